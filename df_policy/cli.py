@@ -1,0 +1,157 @@
+"""The ``df-policy`` command line: thin subcommands over library functions.
+
+Every subcommand parses its arguments, builds the typed configs, and calls one library
+function. User errors (bad arguments, bad config, bad data) print one line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+from df_policy.config import CONFIG_DIR, load_section
+from df_policy.errors import DfPolicyError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line (no usage dump) and exit with code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _config_args(parser: argparse.ArgumentParser, default: Path | None) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=default, help=f"YAML config file (default: {default})"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key of this command's section (repeatable)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Subcommands
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from df_policy.data.collect import collect
+    from df_policy.data.config import CollectConfig
+    from df_policy.sim.config import SimConfig
+
+    sim = load_section(args.config, "sim", SimConfig, args.sim_overrides)
+    overrides = list(args.overrides)
+    for key in ("episodes", "workers", "seed", "videos"):
+        if getattr(args, key) is not None:
+            overrides.append(f"{key}={getattr(args, key)}")
+    cfg = load_section(args.config, "collect", CollectConfig, overrides)
+    summary = collect(args.out, sim, cfg, resume=args.resume, progress=not args.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_teleop(args: argparse.Namespace) -> int:
+    from df_policy.sim.config import SimConfig
+    from df_policy.sim.teleop import run_teleop
+
+    sim = load_section(args.config, "sim", SimConfig, args.overrides)
+    run_teleop(args.out, sim, device=args.device, seed=args.seed, max_episodes=args.episodes)
+    return 0
+
+
+def _cmd_dataset_info(args: argparse.Namespace) -> int:
+    from df_policy.data.store import describe
+
+    info = describe(args.path)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _cmd_sim_bench(args: argparse.Namespace) -> int:
+    from df_policy.sim.bench import run_sim_bench
+
+    result = run_sim_bench(steps=args.steps, repeats=args.repeats, demos=args.demos)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``df-policy`` argument parser."""
+    parser = _Parser(prog="df-policy", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sim_yaml = CONFIG_DIR / "sim.yaml"
+
+    p = sub.add_parser("collect", help="collect scripted demonstrations into a zarr store")
+    p.add_argument("--out", type=Path, required=True, help="zarr store to create or extend")
+    p.add_argument("--episodes", type=int, help="number of episodes in the finished store")
+    p.add_argument("--workers", type=int, help="parallel worker processes")
+    p.add_argument("--seed", type=int, help="seed of the first episode")
+    p.add_argument("--videos", type=int, help="how many episodes to save as mp4")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted collection")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--sim", dest="sim_overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one simulator config key (repeatable)",
+    )
+    _config_args(p, sim_yaml)
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("teleop", help="drive the arm from the keyboard and record episodes")
+    p.add_argument("--out", type=Path, required=True, help="zarr store to append to")
+    p.add_argument("--device", choices=["keyboard", "spacemouse"], default="keyboard")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
+    _config_args(p, sim_yaml)
+    p.set_defaults(func=_cmd_teleop)
+
+    p = sub.add_parser("dataset", help="inspect an episode store")
+    dsub = p.add_subparsers(dest="dataset_command", required=True, parser_class=_Parser)
+    q = dsub.add_parser("info", help="episodes, steps, success rate, size")
+    q.add_argument("path", type=Path, help="zarr episode store")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=_cmd_dataset_info)
+
+    p = sub.add_parser("sim-bench", help="measure simulator speed")
+    p.add_argument("--steps", type=int, default=500, help="control steps per timing run")
+    p.add_argument("--repeats", type=int, default=5, help="timing runs (median reported)")
+    p.add_argument("--demos", type=int, default=0, help="also time collecting this many demos")
+    p.set_defaults(func=_cmd_sim_bench)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``df-policy``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (DfPolicyError, FileNotFoundError) as err:
+        print(f"df-policy: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("df-policy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
