@@ -44,7 +44,6 @@ def _config_args(parser: argparse.ArgumentParser, default: Path | None) -> None:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from df_policy.data.collect import collect
     from df_policy.data.config import CollectConfig
     from df_policy.sim.config import SimConfig
 
@@ -54,6 +53,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             overrides.append(f"{key}={getattr(args, key)}")
     cfg = load_section(args.config, "collect", CollectConfig, overrides)
+    from df_policy.data.collect import collect
+
     summary = collect(args.out, sim, cfg, resume=args.resume, progress=not args.quiet)
     print(json.dumps(summary, indent=2))
     return 0
