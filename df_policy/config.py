@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -87,7 +88,7 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             return tuple(_coerce(v, args[0], name) for v in value)
         if len(args) != len(value):
             raise ConfigError(f"config key '{name}' must have {len(args)} items, got {len(value)}")
-        return tuple(_coerce(v, a, name) for v, a in zip(value, args))
+        return tuple(_coerce(v, a, name) for v, a in zip(value, args, strict=True))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{name}' must be a mapping, got {value!r}")

@@ -1,1 +1,12 @@
-"""df_policy.sim."""
+"""The fruit-swap world: MuJoCo scene, gymnasium env, scripted expert, teleop, perturbations.
+
+Importing this package registers ``df_policy/FruitSwap-v0`` with gymnasium (cheap: the env
+module is only imported when the env is made).
+"""
+
+import gymnasium as gym
+
+ENV_ID = "df_policy/FruitSwap-v0"
+
+if ENV_ID not in gym.registry:
+    gym.register(id=ENV_ID, entry_point="df_policy.sim.env:FruitSwapEnv")

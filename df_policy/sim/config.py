@@ -17,7 +17,7 @@ class SimConfig:
     """Cameras rendered into the observation, in this order."""
     control_hz: float = 10.0
     """Control rate: one action per control step."""
-    physics_dt: float = 0.002
+    physics_dt: float = 0.004
     """MuJoCo time step in seconds."""
     max_steps: int = 400
     """Episode time limit in control steps."""
@@ -31,15 +31,25 @@ class SimConfig:
     """Relative random change of light intensity at reset (perturbation)."""
     camera_jitter: float = 0.0
     """Random offset of the camera positions at reset, in metres (perturbation)."""
+    occluder: bool = False
+    """Add a flat card that sweeps between the front camera and the table (perturbation)."""
+    occluder_period: float = 6.0
+    """Seconds for one sweep of the occluder across the front view."""
 
     def __post_init__(self) -> None:
         require(self.image_size >= 8, "image_size", "must be >= 8")
         require(len(self.cameras) > 0, "cameras", "must name at least one camera")
         require(self.control_hz > 0, "control_hz", "must be > 0")
-        require(0 < self.physics_dt < 1.0 / self.control_hz, "physics_dt", "must be in (0, 1/control_hz)")
+        dt_ok = 0 < self.physics_dt < 1.0 / self.control_hz
+        require(dt_ok, "physics_dt", "must be in (0, 1/control_hz)")
         require(self.max_steps > 0, "max_steps", "must be > 0")
         require(self.slot_jitter >= 0, "slot_jitter", "must be >= 0")
         require(self.distractors >= 0, "distractors", "must be >= 0")
+        require(self.light_jitter >= 0, "light_jitter", "must be >= 0")
+        require(self.camera_jitter >= 0, "camera_jitter", "must be >= 0")
+        require(self.occluder_period > 0, "occluder_period", "must be > 0")
+        unknown = set(self.cameras) - {"front", "wrist"}
+        require(not unknown, "cameras", f"has unknown {sorted(unknown)} (known: front, wrist)")
 
     @property
     def substeps(self) -> int:

@@ -1,0 +1,167 @@
+"""A scripted demonstrator for the fruit swap, with human-like variety.
+
+It reads privileged state (fruit and slot positions) and follows the orange-first rule:
+orange -> C, apple -> the orange's start slot, orange -> the apple's start slot, then returns
+above the table. Each episode draws its own style — speed, approach height, a sideways arc
+while carrying, pauses, small hand tremor — so that no two demonstrations are the same
+trajectory.
+
+Each pick-and-place is a fixed list of phases; the commanded target moves towards the phase's
+waypoint at the episode's speed (rate-limited), and the phase ends when the target has arrived
+and the measured tool centre is close to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from df_policy.sim.env import FruitSwapEnv
+
+PHASES = ("above_pick", "descend", "grasp", "lift", "carry", "lower", "release", "retreat")
+ARRIVE_TOLERANCE = 0.012
+"""Metres between measured tool centre and waypoint for a phase to count as reached."""
+
+
+@dataclasses.dataclass
+class ExpertStyle:
+    """One episode's way of moving."""
+
+    speed: float
+    """Largest target move per control step, metres."""
+    approach_height: float
+    """Tool-centre height above the table while moving between slots, metres."""
+    arc: float
+    """Sideways bulge of the carrying path, metres (signed)."""
+    pause_prob: float
+    """Chance of pausing for a few steps when a phase ends."""
+    tremor: float
+    """Standard deviation of the noise added to each commanded position, metres."""
+    grasp_steps: int
+    """Control steps spent closing or opening the gripper."""
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator, control_hz: float) -> ExpertStyle:
+        """A random style; speeds scale with the control rate (about 0.2-0.4 m/s)."""
+        return cls(
+            speed=rng.uniform(0.2, 0.4) / control_hz,
+            approach_height=rng.uniform(0.1, 0.15),
+            arc=rng.uniform(-0.05, 0.05),
+            pause_prob=rng.uniform(0.0, 0.25),
+            tremor=rng.uniform(0.0, 0.0015),
+            grasp_steps=max(2, int(round(rng.uniform(0.4, 0.7) * control_hz))),
+        )
+
+
+class ScriptedExpert:
+    """Privileged-state demonstrator. Call :meth:`reset` after ``env.reset``, then :meth:`act`."""
+
+    def __init__(self, env: FruitSwapEnv, rng: np.random.Generator) -> None:
+        self.env = env
+        self.rng = rng
+        self.reset()
+
+    def reset(self) -> None:
+        """Plan the three moves for the episode the env has just started, and draw a style."""
+        env = self.env
+        goal = env.goal_slots()
+        self.moves = [("orange", "C"), ("apple", goal["apple"]), ("orange", goal["orange"])]
+        self.style = ExpertStyle.sample(self.rng, env.config.control_hz)
+        self.move_index = 0
+        self.phase_index = 0
+        self.phase_steps = 0
+        self.pause = 0
+        self.grip = 0.0
+        self.target = env.tcp_pose()[:3].copy()
+        self.carry_start: np.ndarray | None = None
+        self.done = False
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The next action (8,) ``[x, y, z, qw, qx, qy, qz, grip]``."""
+        if self.pause > 0:
+            self.pause -= 1
+        elif self.done:
+            self._step_towards(self._home_position())
+        else:
+            self._advance()
+        noisy = self.target + self.rng.normal(0.0, self.style.tremor, 3)
+        return np.concatenate([noisy, self.env.down_quat, [self.grip]]).astype(np.float32)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        fruit, destination = self.moves[self.move_index]
+        phase = PHASES[self.phase_index]
+        self.phase_steps += 1
+        if phase in ("grasp", "release"):
+            self.grip = 1.0 if phase == "grasp" else 0.0
+            if self.phase_steps >= self.style.grasp_steps:
+                self._next_phase()
+            return
+        waypoint = self._waypoint(phase, fruit, destination)
+        self._step_towards(waypoint)
+        arrived = np.linalg.norm(self.target - waypoint) < 1e-6
+        close = np.linalg.norm(self.env.tcp_pose()[:3] - waypoint) < ARRIVE_TOLERANCE
+        if arrived and (close or self.phase_steps > 3 * self.env.config.control_hz):
+            self._next_phase()
+
+    def _waypoint(self, phase: str, fruit: str, destination: str) -> np.ndarray:
+        env = self.env
+        height = self.style.approach_height
+        fruit_pos = env.fruit_positions()[fruit]
+        slot = env.slot_positions()[destination]
+        radius = 0.029
+        if phase == "above_pick":
+            return np.array([fruit_pos[0], fruit_pos[1], height])
+        if phase == "descend":
+            return np.array([fruit_pos[0], fruit_pos[1], max(fruit_pos[2] - 0.002, 0.02)])
+        if phase in ("lift", "retreat"):
+            return np.array([self.target[0], self.target[1], height])
+        if phase == "carry":
+            if self.carry_start is None:
+                self.carry_start = self.target.copy()
+            end = np.array([slot[0], slot[1], height])
+            return self._arc_point(self.carry_start, end)
+        if phase == "lower":
+            return np.array([slot[0], slot[1], radius + 0.008])
+        raise ValueError(f"unknown phase {phase}")
+
+    def _arc_point(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Waypoint along a sideways arc from start to end: the midpoint bulge, then the end."""
+        mid = 0.5 * (start + end)
+        direction = end[:2] - start[:2]
+        length = np.linalg.norm(direction)
+        if length < 1e-6 or np.linalg.norm(self.target[:2] - start[:2]) >= 0.5 * length:
+            return end
+        normal = np.array([-direction[1], direction[0]]) / length
+        bulge = mid.copy()
+        bulge[:2] += self.style.arc * normal
+        if np.linalg.norm(self.target - bulge) < 0.02:
+            return end
+        return bulge
+
+    def _step_towards(self, waypoint: np.ndarray) -> None:
+        delta = waypoint - self.target
+        distance = np.linalg.norm(delta)
+        if distance <= self.style.speed:
+            self.target = waypoint.copy()
+        else:
+            self.target = self.target + delta * (self.style.speed / distance)
+
+    def _next_phase(self) -> None:
+        self.phase_steps = 0
+        if self.rng.random() < self.style.pause_prob:
+            self.pause = int(self.rng.integers(1, 5))
+        if PHASES[self.phase_index] == "carry":
+            self.carry_start = None
+        self.phase_index += 1
+        if self.phase_index == len(PHASES):
+            self.phase_index = 0
+            self.move_index += 1
+            self.done = self.move_index == len(self.moves)
+
+    def _home_position(self) -> np.ndarray:
+        return np.array([-0.1, 0.0, 0.3])
+
+
