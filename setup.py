@@ -22,6 +22,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*")),
         (f"share/{PACKAGE}/sim", glob("sim/*.xml")),
+        (f"share/{PACKAGE}/sim/assets/panda", glob("sim/assets/panda/*.*") + glob("sim/assets/panda/[A-Z]*")),
+        (f"share/{PACKAGE}/sim/assets/panda/meshes", glob("sim/assets/panda/meshes/*")),
         (f"lib/{PACKAGE}", [f"scripts/lib_shims/{name}" for name in EXECUTABLES]),
     ],
     entry_points={

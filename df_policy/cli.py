@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from df_policy.config import CONFIG_DIR, load_section
+from df_policy.config import load_section
 from df_policy.errors import DfPolicyError
+from df_policy.paths import data_dir
 
 EXIT_USAGE = 2
 
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full ``df-policy`` argument parser."""
     parser = _Parser(prog="df-policy", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sim_yaml = CONFIG_DIR / "sim.yaml"
+    sim_yaml = data_dir("config") / "sim.yaml"
 
     p = sub.add_parser("collect", help="collect scripted demonstrations into a zarr store")
     p.add_argument("--out", type=Path, required=True, help="zarr store to create or extend")

@@ -27,8 +27,6 @@ import yaml
 
 from df_policy.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-
 T = TypeVar("T")
 
 

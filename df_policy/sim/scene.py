@@ -8,14 +8,10 @@ world only by those objects.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mujoco
 
+from df_policy.paths import data_dir
 from df_policy.sim.config import SimConfig
-
-SIM_DIR = Path(__file__).resolve().parents[2] / "sim"
-"""The repository's ``sim/`` folder (MJCF scene and assets)."""
 
 ARM_PREFIX = "panda/"
 ARM_JOINTS = tuple(f"{ARM_PREFIX}joint{i}" for i in range(1, 8))
@@ -37,16 +33,9 @@ DISTRACTOR_COLOURS = (
 )
 
 
-def find_scene_dir() -> Path:
-    """Where the MJCF files are: the source tree, or the installed ``share/df_policy/sim``."""
-    if (SIM_DIR / "fruit_swap.xml").is_file():
-        return SIM_DIR
-    raise FileNotFoundError(f"fruit-swap scene not found under {SIM_DIR}")
-
-
 def build_model(config: SimConfig) -> mujoco.MjModel:
     """Compile the world for ``config``: table, slots, fruits, arm, cameras, perturbations."""
-    scene_dir = find_scene_dir()
+    scene_dir = data_dir("sim")
     spec = mujoco.MjSpec.from_file(str(scene_dir / "fruit_swap.xml"))
     arm = mujoco.MjSpec.from_file(str(scene_dir / "assets" / "panda" / "panda.xml"))
     spec.attach(arm, prefix=ARM_PREFIX, frame=spec.frame("arm_mount"))
