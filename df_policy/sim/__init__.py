@@ -4,7 +4,12 @@ Importing this package registers ``df_policy/FruitSwap-v0`` with gymnasium (chea
 module is only imported when the env is made).
 """
 
+import os
+
 import gymnasium as gym
+
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"  # headless: render offscreen through EGL
 
 ENV_ID = "df_policy/FruitSwap-v0"
 

@@ -1,0 +1,133 @@
+"""``df-policy collect``: scripted demonstrations into an episode store, in parallel.
+
+Worker processes (spawned, one MuJoCo/EGL context each) each run the expert for one seed at a
+time and send the finished episode back; the main process is the store's only writer and
+appends episodes in seed order. Episode i of a run uses seed ``cfg.seed + i``; with
+``only_success`` a failed seed is skipped and later seeds fill its place. ``resume`` continues
+an interrupted store after the last seed it holds.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import itertools
+import multiprocessing
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from df_policy.config import save_resolved
+from df_policy.data.config import CollectConfig
+from df_policy.data.store import EpisodeStore
+from df_policy.data.video import write_episode_video
+from df_policy.errors import DataError
+from df_policy.sim.config import SimConfig
+
+_worker_env = None
+
+
+def videos_dir(store_path: str | Path) -> Path:
+    """Folder for a store's videos: ``<store>_videos`` beside it."""
+    store_path = Path(store_path)
+    return store_path.with_name(store_path.name.removesuffix(".zarr") + "_videos")
+
+
+def run_expert_episode(env: Any, seed: int) -> tuple[dict[str, np.ndarray], bool]:
+    """Roll out the scripted expert in ``env`` for ``seed``; returns (arrays, success)."""
+    from df_policy.sim.episode import EpisodeBuffer
+    from df_policy.sim.expert import ScriptedExpert
+
+    obs, info = env.reset(seed=seed)
+    expert = ScriptedExpert(env, np.random.default_rng(seed))
+    buffer = EpisodeBuffer(env.config.cameras)
+    for _ in range(env.config.max_steps):
+        action = expert.act(obs)
+        buffer.add(obs, action)
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    return buffer.arrays(), bool(info["is_success"])
+
+
+def _init_worker(sim: SimConfig) -> None:
+    global _worker_env
+    from df_policy.sim.env import FruitSwapEnv
+
+    _worker_env = FruitSwapEnv(sim)
+
+
+def _worker_episode(seed: int) -> tuple[int, dict[str, np.ndarray], bool]:
+    arrays, success = run_expert_episode(_worker_env, seed)
+    return seed, arrays, success
+
+
+def _episodes(
+    sim: SimConfig, first_seed: int, workers: int
+) -> Iterator[tuple[int, dict[str, np.ndarray], bool]]:
+    """Endless stream of expert episodes for seeds first_seed, first_seed + 1, ... in order."""
+    context = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(workers, context, _init_worker, (sim,)) as pool:
+        pending: dict[int, futures.Future] = {}
+        next_seed = first_seed
+        try:
+            for seed in itertools.count(first_seed):
+                while len(pending) < 2 * workers:  # keep every worker busy
+                    pending[next_seed] = pool.submit(_worker_episode, next_seed)
+                    next_seed += 1
+                yield pending.pop(seed).result()
+        finally:
+            for future in pending.values():
+                future.cancel()
+
+
+def collect(
+    out: str | Path,
+    sim: SimConfig,
+    cfg: CollectConfig,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fill the store at ``out`` with ``cfg.episodes`` expert episodes; returns a summary."""
+    out = Path(out)
+    if out.exists() and not resume:
+        raise DataError(f"{out} already exists; pass --resume to continue it")
+    store = EpisodeStore.open_or_create(
+        out, cameras=sim.cameras, image_size=sim.image_size, control_hz=sim.control_hz
+    )
+    save_resolved(out.with_name(out.name.removesuffix(".zarr") + "_config.yaml"), sim=sim,
+                  collect=cfg)
+    seeds = store.seeds()
+    first_seed = int(seeds.max()) + 1 if len(seeds) else cfg.seed
+    started = time.perf_counter()
+    attempted = successes = 0
+    bar = tqdm(total=cfg.episodes, initial=store.n_episodes, disable=not progress,
+               unit="episode", desc="collect")
+    try:
+        if store.n_episodes < cfg.episodes:
+            for seed, arrays, success in _episodes(sim, first_seed, cfg.workers):
+                attempted += 1
+                successes += success
+                if success or not cfg.only_success:
+                    index = store.append_episode(arrays, success=success, seed=seed)
+                    if index < cfg.videos:
+                        write_episode_video(
+                            videos_dir(out) / f"episode_{index:04d}.mp4",
+                            arrays, sim.cameras, sim.control_hz,
+                        )
+                    bar.update(1)
+                if store.n_episodes >= cfg.episodes:
+                    break
+    finally:
+        bar.close()
+    return {
+        "store": str(out),
+        "episodes": store.n_episodes,
+        "steps": store.n_steps,
+        "attempted_this_run": attempted,
+        "expert_success_rate_this_run": successes / attempted if attempted else None,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
