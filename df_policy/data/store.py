@@ -50,7 +50,9 @@ COMMITTED = "committed_episodes"
 LOW_DIM_CHUNK = 4096
 """Rows per chunk of the low-dimensional arrays."""
 
-LOW_DIM_SHAPES = {ACTION: (ACTION_DIM,), EE_POSE: (POSE_DIM,), GRIPPER: (1,), JOINT_POS: (JOINT_DIM,)}
+LOW_DIM_SHAPES = {
+    ACTION: (ACTION_DIM,), EE_POSE: (POSE_DIM,), GRIPPER: (1,), JOINT_POS: (JOINT_DIM,)
+}
 WRITE_ALL_CHUNKS = {"array.write_empty_chunks": True}
 """Write chunks even when they equal the fill value, so a missing chunk file means damage."""
 META_DTYPES = {EPISODE_ENDS: np.int64, EPISODE_SUCCESS: np.bool_, EPISODE_SEED: np.int64}
@@ -302,7 +304,8 @@ class EpisodeStore:
         expected: dict[str, tuple[tuple[int, ...], type]] = {
             camera: ((length, size, size, 3), np.uint8) for camera in self.cameras
         }
-        expected.update({key: ((length, *tail), np.float32) for key, tail in LOW_DIM_SHAPES.items()})
+        for key, tail in LOW_DIM_SHAPES.items():
+            expected[key] = ((length, *tail), np.float32)
         rows: dict[str, np.ndarray] = {}
         for key, (shape, dtype) in expected.items():
             if key not in arrays:
