@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,11 +64,22 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 
 def _cmd_teleop(args: argparse.Namespace) -> int:
+    os.environ["MUJOCO_GL"] = "glfw"  # the viewer and the cameras share one GLFW display
+    from df_policy.data.store import EpisodeStore
     from df_policy.sim.config import SimConfig
     from df_policy.sim.teleop import run_teleop
 
     sim = load_section(args.config, "sim", SimConfig, args.overrides)
-    run_teleop(args.out, sim, device=args.device, seed=args.seed, max_episodes=args.episodes)
+    store = EpisodeStore.open_or_create(
+        args.out, cameras=sim.cameras, image_size=sim.image_size, control_hz=sim.control_hz
+    )
+
+    def save(arrays: dict, success: bool, seed: int) -> None:
+        index = store.append_episode(arrays, success=success, seed=seed)
+        print(f"saved episode {index} ({len(arrays['action'])} steps, success={success})")
+
+    saved = run_teleop(sim, save, device=args.device, seed=args.seed, max_episodes=args.episodes)
+    print(f"{saved} episodes saved to {args.out}")
     return 0
 
 
