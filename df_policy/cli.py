@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from df_policy.config import load_section
-from df_policy.errors import DfPolicyError
+from df_policy.errors import ConfigError, DfPolicyError
 from df_policy.paths import data_dir
 
 EXIT_USAGE = 2
@@ -96,6 +96,32 @@ def _cmd_dataset_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from df_policy.model.config import ModelConfig
+    from df_policy.train.config import TrainConfig
+
+    model_overrides = [o.removeprefix("model.") for o in args.overrides if o.startswith("model.")]
+    train_overrides = [o.removeprefix("train.") for o in args.overrides if o.startswith("train.")]
+    unknown = [o for o in args.overrides if not o.startswith(("model.", "train."))]
+    if unknown:
+        raise ConfigError(f"train overrides must start with model. or train.: {unknown}")
+    if args.steps is not None:
+        train_overrides.append(f"steps={args.steps}")
+    if args.device is not None:
+        train_overrides.append(f"device={args.device}")
+    model_cfg = load_section(args.config, "model", ModelConfig, model_overrides)
+    train_cfg = load_section(args.config, "train", TrainConfig, train_overrides)
+    from df_policy.train.trainer import train
+
+    out = args.resume or args.out
+    if out is None:
+        raise ConfigError("give --out RUN_DIR (or --resume RUN_DIR)")
+    result = train(args.data, model_cfg, train_cfg, out, resume=args.resume is not None,
+                   progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def _cmd_sim_bench(args: argparse.Namespace) -> int:
     from df_policy.sim.bench import run_sim_bench
 
@@ -143,6 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("path", type=Path, help="zarr episode store")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=_cmd_dataset_info)
+
+    p = sub.add_parser("train", help="train the Diffusion Forcing model on a store")
+    p.add_argument("--data", type=Path, required=True, help="zarr episode store")
+    p.add_argument("--out", type=Path, help="run folder to create")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run folder")
+    p.add_argument("--steps", type=int, help="total optimiser steps (overrides train.steps)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides train.device")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--config", type=Path, default=data_dir("config") / "model_cpu.yaml",
+                   help="YAML with model: and train: sections (default: config/model_cpu.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override model.X or train.X (repeatable)")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sim-bench", help="measure simulator speed")
     p.add_argument("--steps", type=int, default=500, help="control steps per timing run")

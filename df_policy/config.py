@@ -155,7 +155,7 @@ def load_section(
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """A dataclass as plain YAML/JSON-friendly data (tuples become lists)."""
+    """A dataclass (or a mapping) as plain YAML/JSON-friendly data (tuples become lists)."""
 
     def plain(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
@@ -164,7 +164,7 @@ def to_dict(config: Any) -> dict[str, Any]:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return plain(dataclasses.asdict(config))
+    return plain(dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config)
 
 
 def save_resolved(path: str | Path, **sections: Any) -> None:

@@ -12,3 +12,5 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="df_policy_roslog_")
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+# Tiny models: one thread each avoids OpenMP spin-wait contention between test processes.
+os.environ.setdefault("OMP_NUM_THREADS", "1")

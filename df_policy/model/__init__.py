@@ -1,1 +1,1 @@
-"""df_policy.model."""
+"""The Diffusion Forcing model: schedule, sampler, networks, tokens (no rclpy, no mujoco)."""

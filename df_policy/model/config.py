@@ -1,0 +1,68 @@
+"""Configuration of the Diffusion Forcing model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from df_policy.config import require
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Sizes of the token, the latent and the networks, and the diffusion settings."""
+
+    cameras: tuple[str, ...] = ("front", "wrist")
+    """Cameras in a token, in order; the store must have them."""
+    image_size: int = 32
+    """Side of the square images inside a token (store images are resized to it)."""
+    chunk: int = 8
+    """Control steps per token: the actions executed between two tokens."""
+    action_dim: int = 8
+    """Size of one action vector: position (3), quaternion (4), gripper (1)."""
+    latent_channels: int = 32
+    """Channels of the recurrent latent map z."""
+    latent_downsample: int = 4
+    """z is image_size / latent_downsample pixels on a side."""
+    channels: tuple[int, ...] = (48, 96)
+    """U-Net widths, one per resolution level (each level halves the resolution)."""
+    level_embedding: int = 64
+    """Width of the sinusoidal embedding of each modality's noise level."""
+    action_hidden: int = 256
+    """Width of the action encoder and head MLPs."""
+    num_levels: int = 1000
+    """K: noise levels of the cosine schedule (0 = clean, K-1 = pure noise)."""
+    sampling_steps: int = 10
+    """DDIM steps to predict one token at run time."""
+    clip_noise: float = 6.0
+    """Gaussian noise is clamped to +-clip_noise (as in the reference code)."""
+
+    def __post_init__(self) -> None:
+        require(len(self.cameras) > 0, "cameras", "must name at least one camera")
+        require(self.chunk > 0, "chunk", "must be > 0")
+        require(self.action_dim > 0, "action_dim", "must be > 0")
+        require(self.latent_downsample in (1, 2, 4), "latent_downsample", "must be 1, 2 or 4")
+        latent = self.image_size // self.latent_downsample
+        levels = len(self.channels)
+        require(levels >= 1, "channels", "must list at least one width")
+        require(
+            self.image_size % self.latent_downsample == 0 and latent % 2 ** (levels - 1) == 0,
+            "image_size",
+            f"/ latent_downsample must be divisible by 2**{levels - 1} (one halving per level)",
+        )
+        require(self.num_levels >= 2, "num_levels", "must be >= 2")
+        require(0 < self.sampling_steps <= self.num_levels, "sampling_steps", "must be in 1..K")
+
+    @property
+    def latent_size(self) -> int:
+        """Side of the latent map."""
+        return self.image_size // self.latent_downsample
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Parts of a token with their own noise level: the cameras, then the action chunk."""
+        return (*self.cameras, "action")
+
+    @property
+    def action_size(self) -> int:
+        """Length of a token's flattened action part."""
+        return self.chunk * self.action_dim

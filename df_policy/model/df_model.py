@@ -1,0 +1,230 @@
+"""The recurrent Diffusion Forcing model: one call is both denoiser and filter update.
+
+Notation (paper -> code)::
+
+    x_t            token: {camera: (B, 3, S, S), "action": (B, A)}, normalised to [-1, 1]
+    k_t            levels (B, M) long, one noise level per modality (cameras, then action)
+    z_{t-1}        latent (B, C_z, L, L); z_0 is learned (``initial_latent``)
+    x_t^{k_t}      noisy token (each modality forward-diffused to its own level)
+    u              Denoiser(concat[z_{t-1}, enc(x_t^{k_t})], emb(k_t))
+    z_t            ConvGRU(u, z_{t-1})
+    x0_hat_t       heads(z_t): the predicted clean token
+
+Training (:meth:`DiffusionForcingModel.loss`) draws independent levels per token, per sample and
+per modality, runs the recurrence over whole episodes (full back-propagation, no detach) and
+regresses x0 with a masked mean over valid tokens and modalities. At run time the same
+:meth:`step` absorbs an observation (the filter update) and, from the resulting latent, DDIM
+predicts the next token (:meth:`predict_next`); the latent produced while sampling is discarded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from df_policy.model.config import ModelConfig
+from df_policy.model.networks import (
+    ActionEncoder,
+    ActionHead,
+    ConvGRU,
+    Denoiser,
+    ImageEncoder,
+    ImageHead,
+    LevelEmbedding,
+)
+from df_policy.model.sampler import Token, ddim_sample
+from df_policy.model.schedule import NoiseSchedule
+
+ACTION_KEY = "action"
+ENCODER_CHANNELS = 32
+"""Feature channels each modality contributes to the denoiser input."""
+
+
+class DiffusionForcingModel(nn.Module):
+    """Recurrent latent + per-modality noise levels; see the module docstring."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        side = config.latent_size
+        self.schedule = NoiseSchedule(config.num_levels, config.clip_noise)
+        self.z0 = nn.Parameter(torch.zeros(1, config.latent_channels, side, side))
+        self.level_embedding = LevelEmbedding(len(config.modalities), config.level_embedding)
+        self.image_encoders = nn.ModuleDict(
+            {cam: ImageEncoder(ENCODER_CHANNELS, config.latent_downsample) for cam in config.cameras}
+        )
+        self.action_encoder = ActionEncoder(
+            config.action_size, ENCODER_CHANNELS, side, config.action_hidden
+        )
+        in_ch = config.latent_channels + ENCODER_CHANNELS * len(config.modalities)
+        self.denoiser = Denoiser(
+            in_ch, config.latent_channels, config.channels, config.level_embedding
+        )
+        self.gru = ConvGRU(config.latent_channels)
+        self.image_heads = nn.ModuleDict(
+            {
+                cam: ImageHead(config.latent_channels, ENCODER_CHANNELS, config.latent_downsample)
+                for cam in config.cameras
+            }
+        )
+        self.action_head = ActionHead(
+            config.latent_channels, side, config.action_size, config.action_hidden
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # The recurrence
+
+    def initial_latent(self, batch: int) -> torch.Tensor:
+        """z_0 (B, C_z, L, L): the learned initial latent, the same in training and deployment."""
+        return self.z0.expand(batch, -1, -1, -1)
+
+    def encode(self, noisy: Token) -> dict[str, torch.Tensor]:
+        """Features (B, C, L, L) of each modality of a noisy token."""
+        features = {cam: self.image_encoders[cam](noisy[cam]) for cam in self.config.cameras}
+        features[ACTION_KEY] = self.action_encoder(noisy[ACTION_KEY])
+        return features
+
+    def transition(
+        self, z_prev: torch.Tensor, features: dict[str, torch.Tensor], levels: torch.Tensor
+    ) -> torch.Tensor:
+        """z_t = ConvGRU(Denoiser(concat[z_{t-1}, features], emb(levels)), z_{t-1})."""
+        stacked = [features[name] for name in self.config.modalities]
+        u = self.denoiser(torch.cat([z_prev, *stacked], dim=1), self.level_embedding(levels))
+        return self.gru(u, z_prev)
+
+    def decode(self, z: torch.Tensor, names: tuple[str, ...] | None = None) -> Token:
+        """x0_hat of the named modalities (all by default) from latent z."""
+        names = names or self.config.modalities
+        return {
+            name: self.action_head(z) if name == ACTION_KEY else self.image_heads[name](z)
+            for name in names
+        }
+
+    def step(
+        self, z_prev: torch.Tensor, noisy: Token, levels: torch.Tensor
+    ) -> tuple[torch.Tensor, Token]:
+        """One recurrent step: returns (z_t, x0_hat_t) for a noisy token at ``levels``."""
+        z = self.transition(z_prev, self.encode(noisy), levels)
+        return z, self.decode(z)
+
+    def noise_token(
+        self, token: Token, levels: torch.Tensor, generator: torch.Generator | None
+    ) -> Token:
+        """Forward-diffuse each modality m of ``token`` to ``levels[:, m]`` with fresh noise."""
+        return {
+            name: self.schedule.add_noise(
+                token[name], self.schedule.sample_noise(token[name], generator), levels[:, m]
+            )
+            for m, name in enumerate(self.config.modalities)
+        }
+
+    def absorb(
+        self, z_prev: torch.Tensor, token: Token, levels: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The filter update: noise the observed token to ``levels`` and return the new latent."""
+        return self.step(z_prev, self.noise_token(token, levels, generator), levels)[0]
+
+    @torch.no_grad()
+    def predict_next(
+        self, z: torch.Tensor, generator: torch.Generator | None = None,
+        steps: int | None = None,
+    ) -> Token:
+        """Predict the next token from latent ``z``.
+
+        The action chunk is DDIM-sampled with every camera held at the top level (the next
+        images are unknown; the per-modality levels make this a trained query). The images
+        returned are the model's forecast: x0_hat of the cameras given the sampled action.
+        """
+        cfg = self.config
+        batch = z.shape[0]
+        top = cfg.num_levels - 1
+        size = (batch, 3, cfg.image_size, cfg.image_size)
+        unknown = {
+            cam: self.schedule.sample_noise(torch.empty(size, device=z.device), generator)
+            for cam in cfg.cameras
+        }
+        image_features = {cam: self.image_encoders[cam](unknown[cam]) for cam in cfg.cameras}
+        camera_levels = torch.full((batch, len(cfg.cameras)), top, device=z.device)
+
+        def levels_with(action_level: torch.Tensor) -> torch.Tensor:
+            return torch.cat([camera_levels, action_level], dim=1).long()
+
+        def denoise(noisy: Token, levels: torch.Tensor) -> Token:
+            features = {**image_features, ACTION_KEY: self.action_encoder(noisy[ACTION_KEY])}
+            z_next = self.transition(z, features, levels_with(levels))
+            return self.decode(z_next, (ACTION_KEY,))
+
+        steps = steps or cfg.sampling_steps
+        action = ddim_sample(
+            denoise, self.schedule, {ACTION_KEY: (batch, cfg.action_size)}, steps, generator,
+            z.device,
+        )[ACTION_KEY]
+        features = {**image_features, ACTION_KEY: self.action_encoder(action)}
+        clean_action = torch.zeros((batch, 1), device=z.device)
+        forecast = self.decode(self.transition(z, features, levels_with(clean_action)), cfg.cameras)
+        return {**forecast, ACTION_KEY: action}
+
+    # ----------------------------------------------------------------------------------------
+    # Training objective
+
+    def forward(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss (so DistributedDataParallel can wrap the model); see :meth:`loss`."""
+        return self.loss(*args, **kwargs)
+
+    def loss(
+        self,
+        tokens: Token,
+        token_mask: torch.Tensor,
+        modality_mask: torch.Tensor,
+        generator: torch.Generator | None = None,
+        whole_token_prob: float = 0.25,
+        first_clean_prob: float = 0.5,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """x0-prediction MSE over whole episodes, masked.
+
+        Args:
+            tokens: {modality: (B, T, ...)} normalised clean tokens (padded to T).
+            token_mask: (B, T) bool, False for padding.
+            modality_mask: (B, T, M) bool, False where a modality is missing (e.g. a dropped
+                frame): it is given at the top level as input and left out of the loss.
+            generator: randomness for levels and noise (reproducible training).
+            whole_token_prob: chance that all modalities of a token share one level.
+            first_clean_prob: chance (one draw per batch) that token 0 is given clean.
+
+        Returns:
+            (loss, {"loss/<modality>": value}) — masked means over valid entries.
+        """
+        cfg = self.config
+        names = cfg.modalities
+        batch, horizon = token_mask.shape
+        device = token_mask.device
+        top = cfg.num_levels - 1
+        levels = torch.randint(0, cfg.num_levels, (batch, horizon, len(names)),
+                               generator=generator, device=device)
+        shared = torch.rand((batch, horizon, 1), generator=generator, device=device)
+        levels = torch.where(shared < whole_token_prob, levels[:, :, :1], levels)
+        if torch.rand((), generator=generator).item() < first_clean_prob:
+            levels[:, 0] = 0
+        levels = torch.where(modality_mask, levels, torch.full_like(levels, top))
+        valid = modality_mask & token_mask[:, :, None]  # (B, T, M)
+
+        z = self.initial_latent(batch)
+        errors = {name: [] for name in names}
+        for t in range(horizon):
+            token = {name: tokens[name][:, t] for name in names}
+            z, x0_hat = self.step(z, self.noise_token(token, levels[:, t], generator), levels[:, t])
+            for name in names:
+                err = (x0_hat[name] - token[name]) ** 2
+                errors[name].append(err.flatten(1).mean(dim=1))  # (B,)
+        per_modality = {}
+        total = torch.zeros((), device=device)
+        for m, name in enumerate(names):
+            err = torch.stack(errors[name], dim=1)  # (B, T)
+            weight = valid[:, :, m].float()
+            value = (err * weight).sum() / weight.sum().clamp(min=1.0)
+            per_modality[f"loss/{name}"] = float(value.detach())
+            total = total + value
+        return total / len(names), per_modality

@@ -1,0 +1,52 @@
+"""Configuration of training."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from df_policy.config import require
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimiser, schedule, batching, logging and checkpointing."""
+
+    steps: int = 20000
+    """Optimiser steps in total."""
+    batch_size: int = 16
+    """Whole episodes per batch (padded to the longest)."""
+    lr: float = 5e-4
+    """Peak learning rate of AdamW."""
+    warmup_steps: int = 500
+    """Linear warm-up steps; then cosine decay to 10% of lr."""
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 1e-4
+    grad_clip: float = 10.0
+    """Gradient norm clip."""
+    ema_decay: float = 0.999
+    """Decay of the exponential moving average of the weights (the deployed weights)."""
+    whole_token_prob: float = 0.25
+    """Chance that all modalities of a token share one noise level (the paper's case)."""
+    first_clean_prob: float = 0.5
+    """Chance (per batch) that the first token is given clean, as at deployment."""
+    seed: int = 0
+    device: str = "auto"
+    """cpu, cuda, or auto (cuda when available)."""
+    num_threads: int = 2
+    """CPU threads for torch (measure: 2 is right on a 2-core machine)."""
+    mixed_precision: bool = True
+    """bfloat16 autocast on CUDA; ignored on CPU."""
+    log_every: int = 50
+    checkpoint_every: int = 1000
+
+    def __post_init__(self) -> None:
+        require(self.steps > 0, "steps", "must be > 0")
+        require(self.batch_size > 0, "batch_size", "must be > 0")
+        require(self.lr > 0, "lr", "must be > 0")
+        require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        require(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+        require(self.device in ("cpu", "cuda", "auto"), "device", "must be cpu, cuda or auto")
+        require(0 <= self.whole_token_prob <= 1, "whole_token_prob", "must be in [0, 1]")
+        require(0 <= self.first_clean_prob <= 1, "first_clean_prob", "must be in [0, 1]")
+        require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",
+                "and checkpoint_every must be > 0")

@@ -1,0 +1,114 @@
+"""Episodes from the zarr store as padded batches of tokens (whole episodes, for full BPTT).
+
+Each batch picks episodes at random and a random start offset in ``[0, chunk)`` per episode
+(so tokens do not always fall on the same control steps), then builds the tokens of
+:mod:`df_policy.model.tokens` and pads them to the longest episode::
+
+    tokens[camera]    (B, T, 3, S, S)   float in [-1, 1]
+    tokens["action"]  (B, T, chunk * 8) normalised; token 0 zeros
+    token_mask        (B, T) bool        False for padding
+    modality_mask     (B, T, M) bool     False where a camera frame is missing
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from df_policy.data.store import EpisodeStore
+from df_policy.errors import DataError
+from df_policy.keys import ACTION, ACTION_DIM, valid_key
+from df_policy.model.config import ModelConfig
+from df_policy.model.df_model import ACTION_KEY
+from df_policy.model.tokens import ActionNormalizer, images_to_tensor, resize_images
+
+
+class EpisodeDataset:
+    """All episodes of a store in memory at the model's image size."""
+
+    def __init__(self, path: str | Path, config: ModelConfig) -> None:
+        store = EpisodeStore.open(path)
+        check_store_matches(store, config)
+        self.config = config
+        self.images: list[dict[str, np.ndarray]] = []
+        self.valid: list[dict[str, np.ndarray]] = []
+        self.actions: list[np.ndarray] = []
+        for index in range(store.n_episodes):
+            episode = store.episode(index)
+            self.images.append(
+                {cam: resize_images(episode[cam], config.image_size) for cam in config.cameras}
+            )
+            self.valid.append({cam: episode[valid_key(cam)] for cam in config.cameras})
+            self.actions.append(episode[ACTION])
+        if not self.actions:
+            raise DataError(f"{path} holds no episodes")
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def fit_normalizer(self) -> ActionNormalizer:
+        """Action ranges over every step of every episode."""
+        return ActionNormalizer(self.config.action_dim).fit(np.concatenate(self.actions))
+
+    def episode_tokens(
+        self, index: int, offset: int, normalizer: ActionNormalizer
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Tokens of one episode: ({modality: (T, ...)}, modality mask (T, M))."""
+        cfg = self.config
+        length = len(self.actions[index])
+        steps = np.arange(offset, length, cfg.chunk)
+        tokens = {cam: images_to_tensor(self.images[index][cam][steps]) for cam in cfg.cameras}
+        chunks = np.zeros((len(steps), cfg.chunk, cfg.action_dim), np.float32)
+        for t in range(1, len(steps)):
+            chunks[t] = self.actions[index][steps[t - 1] : steps[t]]
+        action = normalizer.normalize(torch.from_numpy(chunks))
+        action[0] = 0.0  # token 0: no executed chunk
+        tokens[ACTION_KEY] = action.flatten(1)
+        present = [torch.from_numpy(self.valid[index][cam][steps]) for cam in cfg.cameras]
+        mask = torch.stack([*present, torch.ones(len(steps), dtype=torch.bool)], dim=1)
+        return tokens, mask
+
+    def sample_batch(
+        self, batch_size: int, normalizer: ActionNormalizer, generator: torch.Generator
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """A padded batch: (tokens {m: (B, T, ...)}, token_mask (B, T), modality_mask (B, T, M))."""
+        indices = torch.randint(0, len(self), (batch_size,), generator=generator).tolist()
+        offsets = torch.randint(0, self.config.chunk, (batch_size,), generator=generator).tolist()
+        episodes = [self.episode_tokens(i, o, normalizer) for i, o in zip(indices, offsets,
+                                                                          strict=True)]
+        horizon = max(mask.shape[0] for _, mask in episodes)
+        names = self.config.modalities
+        tokens = {}
+        for name in names:
+            sample = episodes[0][0][name]
+            padded = torch.zeros((batch_size, horizon, *sample.shape[1:]))
+            for b, (episode, _) in enumerate(episodes):
+                padded[b, : len(episode[name])] = episode[name]
+            tokens[name] = padded
+        token_mask = torch.zeros((batch_size, horizon), dtype=torch.bool)
+        modality_mask = torch.zeros((batch_size, horizon, len(names)), dtype=torch.bool)
+        for b, (_, mask) in enumerate(episodes):
+            token_mask[b, : len(mask)] = True
+            modality_mask[b, : len(mask)] = mask
+        return tokens, token_mask, modality_mask
+
+
+def check_store_matches(store: EpisodeStore, config: ModelConfig) -> None:
+    """Raise DataError naming the mismatch between a store and a model config."""
+    missing = [cam for cam in config.cameras if cam not in store.cameras]
+    if missing:
+        raise DataError(
+            f"the model needs cameras {list(config.cameras)} but the store "
+            f"{store.path} has {list(store.cameras)} (missing {missing})"
+        )
+    if config.action_dim != ACTION_DIM:
+        raise DataError(
+            f"the model's action_dim is {config.action_dim} but stores hold {ACTION_DIM}-d actions"
+        )
+    if store.image_size < config.image_size:
+        raise DataError(
+            f"the store's images are {store.image_size} px but the model needs "
+            f"{config.image_size} px (images are only ever downscaled)"
+        )

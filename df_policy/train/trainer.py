@@ -1,0 +1,214 @@
+"""``df-policy train``: fit the Diffusion Forcing model to the demonstrations of a store.
+
+Reads top to bottom like nanoGPT's loop: set up (data, model, optimiser, maybe resume), then
+for each step sample a batch of whole episodes, compute the masked x0 loss, step, update the
+EMA, log, and checkpoint. Under ``torchrun`` every process trains on its own batches and
+DistributedDataParallel averages the gradients.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from df_policy.config import to_dict
+from df_policy.errors import CheckpointError, DataError
+from df_policy.model.config import ModelConfig
+from df_policy.model.df_model import DiffusionForcingModel
+from df_policy.train import checkpoint as ckpt
+from df_policy.train.config import TrainConfig
+from df_policy.train.dataset import EpisodeDataset
+
+LOG_FIELDS = ("step", "loss", "loss/front", "loss/wrist", "loss/action", "lr", "grad_norm",
+              "tokens_per_s")
+
+
+def pick_device(name: str) -> torch.device:
+    """cpu, cuda, or auto (cuda when available)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DataError("device 'cuda' was asked for but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model."""
+    for ema_param, param in zip(ema.parameters(), model.parameters(), strict=True):
+        ema_param.lerp_(param, 1.0 - decay)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def train(
+    data: str | Path,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    out: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train into run folder ``out`` (or continue it with ``resume``); returns final figures."""
+    out = Path(out)
+    rank, world = _distributed()
+    torch.set_num_threads(train_cfg.num_threads)
+    device = pick_device(train_cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+    dataset = EpisodeDataset(data, model_cfg)
+    sections = {"model": to_dict(model_cfg), "train": to_dict(train_cfg),
+                "data": {"store": str(data), "episodes": len(dataset)}}
+
+    # -- model, EMA, optimiser, RNG (fresh or resumed) ---------------------------------------
+    torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank and run
+    model = DiffusionForcingModel(model_cfg)
+    normalizer = dataset.fit_normalizer()
+    generator = torch.Generator().manual_seed(train_cfg.seed + rank)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas,
+                                  weight_decay=train_cfg.weight_decay)
+    step = 0
+    ema = copy.deepcopy(model)
+    if resume:
+        step = _resume(out, model, ema, normalizer, optimizer, generator, sections)
+    elif (out / ckpt.LATEST).exists():
+        raise CheckpointError(f"{out} already holds a run; pass --resume to continue it")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, train_cfg),
+                                                  last_epoch=step - 1)
+    model.to(device)
+    ema.to(device).eval()
+    normalizer.to(device)
+    trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    autocast = device.type == "cuda" and train_cfg.mixed_precision
+
+    # -- the loop ---------------------------------------------------------------------------
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = out / "log.csv"
+    writer = None
+    if rank == 0:
+        new_log = not log_file.exists() or not resume
+        handle = log_file.open("w" if new_log else "a", newline="")
+        writer = csv.DictWriter(handle, LOG_FIELDS, extrasaction="ignore")
+        if new_log:
+            writer.writeheader()
+    bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress or rank != 0,
+               unit="step", desc="train")
+    tokens_seen, clock = 0, time.perf_counter()
+    while step < train_cfg.steps:
+        tokens, token_mask, modality_mask = dataset.sample_batch(
+            train_cfg.batch_size, normalizer.cpu(), generator
+        )
+        tokens = {k: v.to(device) for k, v in tokens.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss, info = trained(tokens, token_mask.to(device), modality_mask.to(device),
+                                 generator, train_cfg.whole_token_prob, train_cfg.first_clean_prob)
+        if not torch.isfinite(loss):
+            raise CheckpointError(
+                f"loss became {loss.item()} at step {step}; the last good checkpoint is kept "
+                f"in {out} (try a lower lr or a larger grad_clip)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        update_ema(ema, model, train_cfg.ema_decay if step >= train_cfg.warmup_steps else 0.0)
+        step += 1
+        tokens_seen += int(token_mask.sum()) * world
+        bar.update(1)
+        if rank == 0 and (step % train_cfg.log_every == 0 or step == train_cfg.steps):
+            rate = tokens_seen / (time.perf_counter() - clock)
+            row = {"step": step, "loss": loss.item(), **info, "lr": scheduler.get_last_lr()[0],
+                   "grad_norm": float(grad_norm), "tokens_per_s": round(rate, 1)}
+            writer.writerow(row)
+            handle.flush()
+            bar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{rate:.0f}")
+            tokens_seen, clock = 0, time.perf_counter()
+        if rank == 0 and (step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps):
+            state = {"step": step, "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "generator": generator.get_state()}
+            ckpt.save_checkpoint(out, step, model, ema, normalizer.cpu(), sections, state)
+    bar.close()
+    if rank == 0:
+        handle.close()
+        plot_losses(log_file, out / "loss.png")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return {"run": str(out), "step": step, "final_loss": loss.item(), "episodes": len(dataset),
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _resume(
+    out: Path,
+    model: torch.nn.Module,
+    ema: torch.nn.Module,
+    normalizer: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    sections: dict[str, Any],
+) -> int:
+    """Restore a run's last checkpoint into the given objects; returns its step."""
+    folder = ckpt.checkpoint_dir(out)
+    saved = ckpt.read_sections(folder)
+    changed = ckpt.diff_configs(saved["model"], sections["model"])
+    if changed:
+        raise CheckpointError(f"cannot resume {out}: model config differs ({'; '.join(changed)})")
+    ckpt.load_weights(model, folder / "model.safetensors")
+    ckpt.load_weights(ema, folder / "ema.safetensors")
+    ckpt.load_weights(normalizer, folder / "normalizer.safetensors")
+    state = ckpt.load_train_state(folder)
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    return int(state["step"])
+
+
+def plot_losses(log_file: Path, png: Path) -> None:
+    """Loss per modality against step, from the CSV log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with log_file.open() as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in LOG_FIELDS[1:5]:
+        values = [float(r[key]) for r in rows if r.get(key)]
+        if len(values) == len(steps):
+            ax.plot(steps, values, label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("x0 MSE")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+

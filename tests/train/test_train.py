@@ -1,0 +1,114 @@
+"""Training on a real (tiny) simulated dataset: learning, checkpoints, resume, errors."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from df_policy.errors import CheckpointError, DataError
+from df_policy.model.config import ModelConfig
+from df_policy.train.checkpoint import checkpoint_dir, load_checkpoint
+from df_policy.train.dataset import EpisodeDataset
+from df_policy.train.trainer import train
+
+from .conftest import TINY_MODEL, tiny_train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def weights(run):
+    return load_file(checkpoint_dir(run) / "model.safetensors")
+
+
+def test_dataset_tokens_follow_the_chunk_layout(sim_store):
+    dataset = EpisodeDataset(sim_store, TINY_MODEL)
+    normalizer = dataset.fit_normalizer()
+    tokens, mask = dataset.episode_tokens(0, 3, normalizer)
+    length = len(dataset.actions[0])
+    assert len(mask) == len(range(3, length, 8))
+    assert torch.all(tokens["action"][0] == 0), "token 0 has no executed chunk"
+    chunk = normalizer.denormalize(tokens["action"][2].view(8, 8))
+    assert torch.allclose(chunk, torch.from_numpy(dataset.actions[0][11:19]), atol=1e-5)
+    assert tokens["front"].shape == (len(mask), 3, 16, 16)
+    assert tokens["front"].min() >= -1 and tokens["front"].max() <= 1
+
+
+def test_loss_falls_and_logs_are_written(sim_store, tmp_path):
+    run = tmp_path / "run"
+    train(sim_store, TINY_MODEL, tiny_train(steps=80, checkpoint_every=40), run, progress=False)
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    first = sum(float(r["loss"]) for r in rows[:10]) / 10
+    last = sum(float(r["loss"]) for r in rows[-10:]) / 10
+    assert last < 0.6 * first, (first, last)
+    assert (run / "loss.png").stat().st_size > 1000
+    loaded = load_checkpoint(run)
+    assert loaded.config == TINY_MODEL and loaded.sections["data"]["episodes"] == 3
+
+
+def test_resume_gives_the_same_weights(sim_store, tmp_path):
+    train(sim_store, TINY_MODEL, tiny_train(steps=6), tmp_path / "straight", progress=False)
+    train(sim_store, TINY_MODEL, tiny_train(steps=3), tmp_path / "split", progress=False)
+    train(sim_store, TINY_MODEL, tiny_train(steps=6), tmp_path / "split", resume=True,
+          progress=False)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_mismatches_fail_at_once_naming_the_problem(sim_store, tmp_path):
+    with pytest.raises(DataError, match="missing \\['side'\\]"):
+        EpisodeDataset(sim_store, ModelConfig(cameras=("front", "side"), image_size=16,
+                                              channels=(16,)))
+    with pytest.raises(DataError, match="64 px"):
+        EpisodeDataset(sim_store, ModelConfig(image_size=64))
+    run = tmp_path / "run"
+    train(sim_store, TINY_MODEL, tiny_train(steps=2), run, progress=False)
+    bigger = ModelConfig(**{**TINY_MODEL.__dict__, "latent_channels": 12})
+    with pytest.raises(CheckpointError, match="latent_channels: 8 != 12"):
+        train(sim_store, bigger, tiny_train(steps=4), run, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(sim_store, TINY_MODEL, tiny_train(steps=2), run, progress=False)
+    folder = checkpoint_dir(run)
+    (folder / "ema.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(run)
+
+
+def test_torchrun_two_processes_stay_in_sync(sim_store, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    check = tmp_path / "check.py"
+    check.write_text(
+        "import os, sys, torch\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        "import torch.distributed as dist\n"
+        "from tests.train.conftest import TINY_MODEL, tiny_train\n"
+        "from df_policy.train import trainer\n"
+        "models = []\n"
+        "original = trainer.update_ema\n"
+        "def capture(ema, model, decay):\n"
+        "    original(ema, model, decay)\n"
+        "    models.append(model)\n"
+        "trainer.update_ema = capture\n"
+        "trainer.train(sys.argv[1], TINY_MODEL, tiny_train(steps=3), sys.argv[2], "
+        "progress=False)\n"
+        "flat = torch.cat([p.detach().flatten() for p in models[-1].parameters()])\n"
+        "torch.save(flat, sys.argv[2] + f'/weights_rank{os.environ[\"RANK\"]}.pt')\n"
+    )
+    out = tmp_path / "ddp"
+    out.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(29500 + os.getpid() % 1000), str(check), str(sim_store), str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = torch.load(out / "weights_rank0.pt")
+    rank1 = torch.load(out / "weights_rank1.pt")
+    assert torch.equal(rank0, rank1), "DDP keeps the replicas identical"
+    assert checkpoint_dir(out).is_dir()
