@@ -122,6 +122,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from df_policy.eval.runner import evaluate
+    from df_policy.policy.config import RuntimeConfig
+    from df_policy.sim.config import SimConfig
+
+    overrides = list(args.overrides)
+    if args.baseline == "memoryless":
+        overrides.append("memory=false")
+    elif args.baseline == "noise_unaware":
+        overrides.append("noise_aware=false")
+    runtime = load_section(args.config, "runtime", RuntimeConfig, overrides)
+    sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
+    severities = tuple(args.severity) if args.severity else None
+    report = evaluate(args.checkpoint, args.suite, args.episodes, args.workers, runtime, sim,
+                      args.out, severities, progress=not args.quiet)
+    for cell in report["cells"]:
+        low, high = cell["wilson95"]
+        print(f"{report['suite']} severity {cell['severity']:g}: success "
+              f"{cell['successes']}/{cell['episodes']} = {cell['success_rate']:.2f} "
+              f"[{low:.2f}, {high:.2f}]  policy step {cell['policy_ms_median']:.1f} ms")
+    return 0
+
+
 def _cmd_sim_bench(args: argparse.Namespace) -> int:
     from df_policy.sim.bench import run_sim_bench
 
@@ -182,6 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE", help="override model.X or train.X (repeatable)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="closed-loop success of a checkpoint under a suite")
+    p.add_argument("--checkpoint", type=Path, required=True, help="run or checkpoint folder")
+    p.add_argument("--suite", required=True,
+                   choices=["clean", "noise", "drops", "freeze", "occlusion", "distractors",
+                            "wrist_dead", "latency"])
+    p.add_argument("--severity", type=float, action="append",
+                   help="severity to run (repeatable; default: the suite's list)")
+    p.add_argument("--episodes", type=int, default=100, help="episodes per severity")
+    p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    p.add_argument("--baseline", choices=["memoryless", "noise_unaware"],
+                   help="run a baseline variant of the same checkpoint")
+    p.add_argument("--out", type=Path, required=True, help="folder for results.json and plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--sim", dest="sim_overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="override one simulator config key (repeatable)")
+    _config_args(p, data_dir("config") / "runtime.yaml")
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("sim-bench", help="measure simulator speed")
     p.add_argument("--steps", type=int, default=500, help="control steps per timing run")

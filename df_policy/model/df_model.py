@@ -53,7 +53,8 @@ class DiffusionForcingModel(nn.Module):
         self.z0 = nn.Parameter(torch.zeros(1, config.latent_channels, side, side))
         self.level_embedding = LevelEmbedding(len(config.modalities), config.level_embedding)
         self.image_encoders = nn.ModuleDict(
-            {cam: ImageEncoder(ENCODER_CHANNELS, config.latent_downsample) for cam in config.cameras}
+            {cam: ImageEncoder(ENCODER_CHANNELS, config.latent_downsample)
+             for cam in config.cameras}
         )
         self.action_encoder = ActionEncoder(
             config.action_size, ENCODER_CHANNELS, side, config.action_hidden

@@ -1,0 +1,77 @@
+"""Evaluation suites: seeded perturbations of the world or of the delivered camera frames.
+
+Each suite maps a severity to (simulator overrides, per-camera frame faults, action delay).
+Perturbations act where a real fault would — in the scene or on the frames a camera
+delivers — never inside the policy.
+
+    suite        severity means                         acts on
+    clean        (ignored)                              -
+    noise        pixel noise sigma (0..255 units)       both cameras' frames
+    drops        probability a frame is lost            both cameras' frames
+    freeze       seconds the front camera repeats       front camera frames
+    occlusion    sweep period of the occluder, s        the scene
+    distractors  number of extra fruit-like objects     the scene
+    wrist_dead   (ignored) wrist never delivers         wrist camera
+    latency      control steps actions arrive late      the arm
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from df_policy.errors import ConfigError
+from df_policy.sim.perturbations import FrameDrops, Freeze, PixelNoise
+
+Fault = Callable[[np.ndarray], np.ndarray | None]
+
+
+@dataclasses.dataclass
+class SuiteSetup:
+    """How one episode of a suite at one severity is perturbed."""
+
+    sim_overrides: dict
+    faults: dict[str, Fault]
+    action_delay: int = 0
+
+
+def _never(frame: np.ndarray) -> None:
+    return None
+
+
+def make_setup(suite: str, severity: float, cameras: tuple[str, ...], control_hz: float,
+               rng: np.random.Generator) -> SuiteSetup:
+    """The perturbations of ``suite`` at ``severity`` for one episode (seeded by ``rng``)."""
+    if suite == "clean":
+        return SuiteSetup({}, {})
+    if suite == "noise":
+        return SuiteSetup({}, {cam: PixelNoise(severity, rng) for cam in cameras})
+    if suite == "drops":
+        return SuiteSetup({}, {cam: FrameDrops(severity, rng) for cam in cameras})
+    if suite == "freeze":
+        steps = int(round(severity * control_hz))
+        return SuiteSetup({}, {"front": Freeze(steps, rng, start_min=10, start_max=120)})
+    if suite == "occlusion":
+        return SuiteSetup({"occluder": True, "occluder_period": float(severity)}, {})
+    if suite == "distractors":
+        return SuiteSetup({"distractors": int(severity)}, {})
+    if suite == "wrist_dead":
+        return SuiteSetup({}, {"wrist": _never})
+    if suite == "latency":
+        return SuiteSetup({}, {}, action_delay=int(severity))
+    raise ConfigError(f"unknown suite '{suite}' (known: {', '.join(SUITES)})")
+
+
+SUITES = {
+    "clean": (0.0,),
+    "noise": (10.0, 25.0, 50.0),
+    "drops": (0.1, 0.3, 0.5),
+    "freeze": (0.5, 1.0, 2.0),
+    "occlusion": (8.0, 4.0),
+    "distractors": (1.0, 3.0),
+    "wrist_dead": (1.0,),
+    "latency": (1.0, 3.0),
+}
+"""Default severities of each suite."""

@@ -1,0 +1,40 @@
+"""Configuration of the policy runtime: automatic noise levels, gating, variants."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from df_policy.config import require
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """How camera health and surprise become per-camera noise levels.
+
+    A camera's *staleness* is the larger of its frame age and how long its content has been
+    frozen. Up to ``fresh_s`` the frame is absorbed clean (level 0); from there the level rises
+    linearly to the top level at ``stale_s``. A missing frame or a failed decode is absorbed
+    at the top level (the prior: "this camera is unknown").
+    """
+
+    fresh_s: float = 0.25
+    """Staleness up to which a frame counts as clean."""
+    stale_s: float = 1.0
+    """Staleness at which a frame counts as unknown (top level)."""
+    gate: bool = True
+    """Innovation gating: raise a camera's level when its frame disagrees with the forecast."""
+    gate_low: float = 3.0
+    """Surprise (z-score against clean calibration) where gating starts."""
+    gate_high: float = 8.0
+    """Surprise at which gating reaches the top level."""
+    memory: bool = True
+    """False gives the memoryless baseline: the latent is reset to z0 before every token."""
+    noise_aware: bool = True
+    """False gives the noise-unaware baseline: every frame absorbed at level 0."""
+    sampling_steps: int = 0
+    """DDIM steps per prediction; 0 uses the checkpoint's setting."""
+
+    def __post_init__(self) -> None:
+        require(0 <= self.fresh_s < self.stale_s, "fresh_s", "must be >= 0 and < stale_s")
+        require(0 < self.gate_low < self.gate_high, "gate_low", "must be > 0 and < gate_high")
+        require(self.sampling_steps >= 0, "sampling_steps", "must be >= 0")

@@ -1,0 +1,200 @@
+"""The Diffusion Forcing policy at run time: absorb the newest token, predict the next one.
+
+One :meth:`DFPolicy.step` (one token = ``chunk`` control steps)::
+
+    1. levels   per camera from its health (age, frozen, decode) and from the surprise of the
+                arriving frame against the previous forecast (innovation gating)
+    2. absorb   token [images, the chunk just executed] forward-noised to those levels (fresh
+                noise) -> new latent z. Only this step updates memory.
+    3. predict  DDIM-sample the next token from z: its action chunk is returned, its images are
+                the forecast for the next step's gating. The sampling latent is discarded.
+
+Baselines are switches of :class:`~df_policy.policy.config.RuntimeConfig`: ``memory=False``
+(latent reset to z0 every token) and ``noise_aware=False`` (every frame absorbed at level 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from df_policy.errors import CheckpointError
+from df_policy.model.df_model import ACTION_KEY
+from df_policy.model.tokens import images_to_tensor, resize_images, tensor_to_images
+from df_policy.policy.calibration import load_calibration
+from df_policy.policy.camera_health import CameraHealth
+from df_policy.policy.config import RuntimeConfig
+from df_policy.policy.noise_levels import level_from_health, level_from_surprise
+from df_policy.train.checkpoint import LoadedCheckpoint, load_checkpoint
+from df_policy.train.trainer import pick_device
+
+
+@dataclasses.dataclass
+class PolicyOutput:
+    """What one policy step produces."""
+
+    actions: np.ndarray
+    """(chunk, 8) float32 absolute targets [x, y, z, qw, qx, qy, qz, grip] to execute next."""
+    levels: dict[str, int]
+    """Noise level each camera's frame was absorbed at."""
+    surprise: dict[str, float]
+    """Forecast/frame disagreement per camera (z-score; raw MSE when uncalibrated)."""
+    forecast: dict[str, np.ndarray]
+    """The model's forecast of each camera at the next token, (S, S, 3) uint8."""
+    timings_ms: dict[str, float]
+    """Wall time of each stage: prepare, absorb, predict, total."""
+
+
+class DFPolicy:
+    """A trained DF model as a controller. Not thread-safe; one instance per robot."""
+
+    def __init__(
+        self,
+        loaded: LoadedCheckpoint,
+        config: RuntimeConfig | None = None,
+        seed: int = 0,
+        calibration: dict | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.model_config = loaded.config
+        self.config = config or RuntimeConfig()
+        self.seed = seed
+        self.calibration = calibration
+        self.device = next(self.model.parameters()).device
+        self.top = self.model_config.num_levels - 1
+        self.reset()
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "auto", seed: int = 0,
+        config: RuntimeConfig | None = None,
+    ) -> DFPolicy:
+        """Load a run or checkpoint folder (EMA weights, normaliser, calibration if any)."""
+        loaded = load_checkpoint(path, pick_device(device))
+        return cls(loaded, config, seed, load_calibration(loaded.path))
+
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """Cameras the model reads, in order."""
+        return self.model_config.cameras
+
+    @property
+    def chunk(self) -> int:
+        """Actions per step."""
+        return self.model_config.chunk
+
+    @property
+    def image_size(self) -> int:
+        """Side of the images inside the model."""
+        return self.model_config.image_size
+
+    def reset(self) -> None:
+        """Start a new episode: memory back to the learned z0, same seed as before."""
+        self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        self.z = self.model.initial_latent(1).detach().to(self.device)
+        self.executed: np.ndarray | None = None
+        self.forecast: dict[str, torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def step(
+        self,
+        images: dict[str, np.ndarray | None],
+        health: dict[str, CameraHealth] | None = None,
+        executed: np.ndarray | None = None,
+    ) -> PolicyOutput:
+        """Absorb the newest frames and return the next action chunk.
+
+        Args:
+            images: per camera an ``(H, W, 3) uint8`` RGB frame of any size, or None if none.
+            health: per camera stream health (missing: a fresh frame is assumed).
+            executed: the ``(chunk, 8)`` actions really executed since the last step; by
+                default the chunk this policy returned last time.
+        """
+        started = time.perf_counter()
+        cfg = self.model_config
+        token, levels, surprise = {}, {}, {}
+        for cam in cfg.cameras:
+            frame = images.get(cam)
+            level = self.top if frame is None else 0
+            if frame is not None:
+                if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                    raise ValueError(f"camera '{cam}' frame must be (H, W, 3) uint8 RGB, "
+                                     f"got {frame.shape} {frame.dtype}")
+                token[cam] = images_to_tensor(resize_images(frame, cfg.image_size))[None]
+                if health and cam in health:
+                    level = max(level, level_from_health(health[cam], self.config, self.top))
+                surprise[cam] = self._surprise(cam, token[cam])
+                if self.config.gate and self.calibration is not None:
+                    level = max(level, level_from_surprise(surprise[cam], self.config, self.top))
+            else:
+                token[cam] = torch.zeros((1, 3, cfg.image_size, cfg.image_size))
+            levels[cam] = level if self.config.noise_aware else 0
+        token[ACTION_KEY] = self._action_part(executed)
+        token = {k: v.to(self.device) for k, v in token.items()}
+        level_tensor = torch.tensor([[levels[c] for c in cfg.cameras] + [0]], device=self.device)
+        prepared = time.perf_counter()
+
+        z_prev = self.z if self.config.memory else self.model.initial_latent(1)
+        self.z = self.model.absorb(z_prev, token, level_tensor, self.generator)
+        absorbed = time.perf_counter()
+        steps = self.config.sampling_steps or None
+        prediction = self.model.predict_next(self.z, self.generator, steps)
+        predicted = time.perf_counter()
+
+        raw = self.loaded.normalizer.denormalize(prediction[ACTION_KEY].view(cfg.chunk, -1))
+        actions = raw.float().cpu().numpy()
+        quat = actions[:, 3:7]
+        actions[:, 3:7] = quat / np.maximum(np.linalg.norm(quat, axis=1, keepdims=True), 1e-6)
+        actions[:, 7] = np.clip(actions[:, 7], 0.0, 1.0)
+        self.executed = actions
+        self.forecast = {cam: prediction[cam].cpu() for cam in cfg.cameras}
+        return PolicyOutput(
+            actions=actions,
+            levels=levels,
+            surprise=surprise,
+            forecast={cam: tensor_to_images(self.forecast[cam][0]) for cam in cfg.cameras},
+            timings_ms={
+                "prepare": 1000 * (prepared - started),
+                "absorb": 1000 * (absorbed - prepared),
+                "predict": 1000 * (predicted - absorbed),
+                "total": 1000 * (time.perf_counter() - started),
+            },
+        )
+
+    def _action_part(self, executed: np.ndarray | None) -> torch.Tensor:
+        """The normalised chunk executed since the last token (zeros before the first)."""
+        cfg = self.model_config
+        chunk = executed if executed is not None else self.executed
+        if chunk is None:
+            return torch.zeros((1, cfg.action_size))
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if chunk.shape != (cfg.chunk, cfg.action_dim) or not np.all(np.isfinite(chunk)):
+            raise ValueError(f"executed actions must be a finite ({cfg.chunk}, "
+                             f"{cfg.action_dim}) array, got {chunk.shape}")
+        return self.loaded.normalizer.normalize(torch.from_numpy(chunk)).reshape(1, -1).cpu()
+
+    def _surprise(self, cam: str, observed: torch.Tensor) -> float:
+        """Forecast error of the arriving frame (z-score when calibrated); 0 on the first step."""
+        if self.forecast is None:
+            return 0.0
+        error = float(((self.forecast[cam] - observed) ** 2).mean())
+        if self.calibration is None:
+            return error
+        stats = self.calibration["cameras"][cam]
+        return (error - stats["mean"]) / stats["std"]
+
+
+def check_policy_matches(policy: DFPolicy, cameras: tuple[str, ...], chunk: int | None) -> None:
+    """Raise CheckpointError when a checkpoint does not fit what the caller was configured for."""
+    if tuple(cameras) != policy.cameras:
+        raise CheckpointError(f"checkpoint cameras {list(policy.cameras)} != configured "
+                              f"cameras {list(cameras)}")
+    if chunk is not None and chunk != policy.chunk:
+        raise CheckpointError(f"checkpoint chunk {policy.chunk} != configured chunk {chunk}")
