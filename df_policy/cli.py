@@ -145,6 +145,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    from df_policy.ros.graph import run_demo
+
+    result = run_demo(args.episodes, args.params, args.checkpoint, args.json, args.video)
+    p50 = result["policy_step_ms"]["p50"]
+    print(f"success {result['success_rate']:.2f} over {result['episodes']} episodes; policy "
+          f"step p50 {p50:.1f} ms" if p50 is not None else "no latency samples")
+    return 0
+
+
 def _cmd_sim_bench(args: argparse.Namespace) -> int:
     from df_policy.sim.bench import run_sim_bench
 
@@ -223,6 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="KEY=VALUE", help="override one simulator config key (repeatable)")
     _config_args(p, data_dir("config") / "runtime.yaml")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("demo", help="closed-loop fruit swapping through the ROS 2 nodes")
+    p.add_argument("--episodes", type=int, default=2, help="episodes to run")
+    p.add_argument("--params", type=Path, default=data_dir("config") / "arm.yaml",
+                   help="node parameter file (default: config/arm.yaml)")
+    p.add_argument("--checkpoint", help="override policy_node's checkpoint parameter")
+    p.add_argument("--json", type=Path, help="write success and latency figures here")
+    p.add_argument("--video", type=Path, default=Path("results/demo_front.mp4"),
+                   help="mp4 of the front camera during the first episode")
+    p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("sim-bench", help="measure simulator speed")
     p.add_argument("--steps", type=int, default=500, help="control steps per timing run")

@@ -1,0 +1,76 @@
+"""Safety checks applied to every command before it reaches the arm (no rclpy).
+
+- a non-finite action is never sent: it becomes a hold;
+- the target position is clipped to a workspace box and moved at most ``max_step_m`` from the
+  previous command per control step;
+- the watchdog holds the arm when every camera is stale, or when inference overruns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from df_policy.config import require
+
+
+@dataclasses.dataclass
+class SafetyConfig:
+    """Limits on commands and when to hold."""
+
+    workspace_low: tuple[float, float, float] = (-0.25, -0.4, 0.0)
+    workspace_high: tuple[float, float, float] = (0.3, 0.4, 0.45)
+    max_step_m: float = 0.05
+    """Largest change of the target position between two control steps, metres."""
+    stale_s: float = 0.25
+    """A camera with no new frame for longer than this is stale; all stale -> hold."""
+    max_inference_s: float = 0.5
+    """Inference longer than this is an overrun -> hold."""
+
+    def __post_init__(self) -> None:
+        low, high = np.array(self.workspace_low), np.array(self.workspace_high)
+        require(bool(np.all(low < high)), "workspace_low", "must be below workspace_high")
+        require(self.max_step_m > 0, "max_step_m", "must be > 0")
+        require(self.stale_s > 0, "stale_s", "must be > 0")
+
+
+def clamp_action(action: np.ndarray, previous: np.ndarray | None,
+                 config: SafetyConfig) -> np.ndarray | None:
+    """The action made safe, or None when it cannot be (non-finite: the caller holds)."""
+    action = np.asarray(action, dtype=np.float64)
+    if action.shape != (8,) or not np.all(np.isfinite(action)):
+        return None
+    safe = action.copy()
+    safe[:3] = np.clip(safe[:3], config.workspace_low, config.workspace_high)
+    if previous is not None:
+        delta = safe[:3] - previous[:3]
+        distance = np.linalg.norm(delta)
+        if distance > config.max_step_m:
+            safe[:3] = previous[:3] + delta * (config.max_step_m / distance)
+    norm = np.linalg.norm(safe[3:7])
+    if norm < 1e-6:
+        return None
+    safe[3:7] /= norm
+    safe[7] = np.clip(safe[7], 0.0, 1.0)
+    return safe
+
+
+class Watchdog:
+    """Decides each control step whether the arm must hold."""
+
+    def __init__(self, config: SafetyConfig) -> None:
+        self.config = config
+        self.reason = ""
+
+    def must_hold(self, camera_ages: dict[str, float | None], inference_s: float) -> bool:
+        """True (with :attr:`reason`) when all cameras are stale or inference overran."""
+        stale = [age is None or age > self.config.stale_s for age in camera_ages.values()]
+        if camera_ages and all(stale):
+            self.reason = "all cameras stale"
+            return True
+        if inference_s > self.config.max_inference_s:
+            self.reason = f"inference overrun ({inference_s:.3f} s)"
+            return True
+        self.reason = ""
+        return False

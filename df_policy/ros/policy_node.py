@@ -1,0 +1,224 @@
+"""``policy_node``: the Diffusion Forcing policy as a ROS 2 lifecycle node.
+
+configure  load the checkpoint, check it against the parameters (cameras, chunk)
+activate   start control: one action per control period, a new chunk every ``chunk`` periods
+deactivate hold the arm (publish the current pose as the target)
+cleanup    free the model
+
+Subscribes ``/<camera>/image_raw`` (sensor-data QoS, rgb8/bgr8, any size and step) and
+``/ee_pose``; publishes ``/ee_target`` + ``/gripper_command`` and ``/diagnostics``. Services
+``~/reset_memory`` (Trigger) and ``~/enable`` (SetBool). Inference runs in the control timer
+under a single-threaded executor. Camera health (frame age, frozen content, failed decodes)
+sets the runtime's per-camera noise levels; the watchdog holds the arm when every camera is
+stale or inference overruns; every command is clamped and never non-finite.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float64
+from std_srvs.srv import SetBool, Trigger
+
+from df_policy.policy.camera_health import CameraMonitor
+from df_policy.policy.safety import SafetyConfig, Watchdog, clamp_action
+from df_policy.ros.image_conversion import image_to_rgb
+from df_policy.ros.params import declare_parameters, msg_to_pose, pose_to_msg
+
+PARAMETERS = {
+    "checkpoint": ("data/checkpoints/df_fruit_swap", "run or checkpoint folder to load"),
+    "cameras": (["front", "wrist"], "camera names; topics are /<camera>/image_raw"),
+    "device": ("auto", "cpu, cuda or auto"),
+    "control_hz": (10.0, "control rate: one action per period"),
+    "seed": (0, "seed of the policy's sampling noise"),
+    "stale_s": (0.25, "a camera with no new frame for longer is stale; all stale -> hold"),
+    "max_step_m": (0.05, "largest target move per control period, metres"),
+}
+"""Parameter name -> (default, description); config/arm.yaml sets the same names."""
+
+
+class PolicyNode(LifecycleNode):
+    """Runs :class:`~df_policy.policy.runtime.DFPolicy` on live camera topics."""
+
+    def __init__(self) -> None:
+        super().__init__("policy_node")
+        self.params = declare_parameters(self, PARAMETERS)
+        self.policy = None
+        self.enabled = True
+        self.active = False
+        self.monitors = {cam: CameraMonitor() for cam in self.params["cameras"]}
+        self.frames: dict[str, np.ndarray | None] = {cam: None for cam in self.params["cameras"]}
+        self.ee_pose: np.ndarray | None = None
+        self.queue: list[np.ndarray] = []
+        self.last_command: np.ndarray | None = None
+        self.last_output = None
+        self.inference_s = 0.0
+        self.safety = SafetyConfig(stale_s=self.params["stale_s"],
+                                   max_step_m=self.params["max_step_m"])
+        self.watchdog = Watchdog(self.safety)
+        for cam in self.params["cameras"]:
+            self.create_subscription(Image, f"/{cam}/image_raw",
+                                     lambda msg, cam=cam: self._on_image(cam, msg),
+                                     qos_profile_sensor_data)
+        self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10)
+        self.target_pub = self.create_publisher(PoseStamped, "/ee_target", 10)
+        self.gripper_pub = self.create_publisher(Float64, "/gripper_command", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_service(Trigger, "~/reset_memory", self._on_reset)
+        self.create_service(SetBool, "~/enable", self._on_enable)
+        self.timer = self.create_timer(1.0 / self.params["control_hz"], self._tick)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and check the checkpoint."""
+        from df_policy.errors import DfPolicyError
+        from df_policy.policy.runtime import DFPolicy, check_policy_matches
+
+        try:
+            policy = DFPolicy.from_checkpoint(self.params["checkpoint"], self.params["device"],
+                                              self.params["seed"])
+            check_policy_matches(policy, tuple(self.params["cameras"]), None)
+        except (DfPolicyError, FileNotFoundError) as err:
+            self.get_logger().error(f"configure failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self.policy = policy
+        self.get_logger().info(f"loaded {self.params['checkpoint']} (cameras "
+                               f"{list(policy.cameras)}, chunk {policy.chunk})")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start control from a fresh memory."""
+        self.policy.reset()
+        self.queue.clear()
+        self.active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop control and hold the arm where it is."""
+        self.active = False
+        self._hold()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model."""
+        self.policy = None
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, cam: str, msg: Image) -> None:
+        try:
+            frame = image_to_rgb(msg)
+        except ValueError as err:
+            self.monitors[cam].failed()
+            self.get_logger().error(f"/{cam}/image_raw: {err}", throttle_duration_sec=2.0)
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.monitors[cam].frame(frame, stamp or self._now())
+        self.frames[cam] = frame.copy()
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        pose = msg_to_pose(msg)
+        if np.all(np.isfinite(pose)):
+            self.ee_pose = pose
+        else:
+            self.get_logger().error("ignored a non-finite /ee_pose", throttle_duration_sec=2.0)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.policy is not None:
+            self.policy.reset()
+        self.queue.clear()
+        self.last_command = None
+        response.success = self.policy is not None
+        response.message = "memory reset" if response.success else "not configured"
+        return response
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.enabled = bool(request.data)
+        if not self.enabled:
+            self._hold()
+        response.success = True
+        response.message = "enabled" if self.enabled else "disabled (holding)"
+        return response
+
+    # -- control ----------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if not self.active or self.policy is None or not self.enabled:
+            return
+        now = self._now()
+        health = {cam: monitor.health(now) for cam, monitor in self.monitors.items()}
+        ages = {cam: h.age_s for cam, h in health.items()}
+        if self.watchdog.must_hold(ages, self.inference_s):
+            self.inference_s = 0.0
+            self._hold()
+            self._diagnostics(health)
+            return
+        if not self.queue:
+            started = time.perf_counter()
+            self.last_output = self.policy.step(dict(self.frames), health)
+            self.inference_s = time.perf_counter() - started
+            self.queue = list(self.last_output.actions)
+        action = clamp_action(self.queue.pop(0), self.last_command, self.safety)
+        if action is None:
+            self.get_logger().error("policy produced a non-finite action: holding")
+            self._hold()
+        else:
+            self._send(action)
+        self._diagnostics(health)
+
+    def _send(self, action: np.ndarray) -> None:
+        self.last_command = action
+        self.target_pub.publish(pose_to_msg(action[:7], self.get_clock().now().to_msg()))
+        self.gripper_pub.publish(Float64(data=float(action[7])))
+
+    def _hold(self) -> None:
+        """Command the current pose (a hold, not silence)."""
+        pose = self.ee_pose if self.ee_pose is not None else (
+            self.last_command[:7] if self.last_command is not None else None)
+        if pose is None:
+            return
+        grip = self.last_command[7] if self.last_command is not None else 0.0
+        self.target_pub.publish(pose_to_msg(pose, self.get_clock().now().to_msg()))
+        self.gripper_pub.publish(Float64(data=float(grip)))
+
+    def _diagnostics(self, health: dict) -> None:
+        values = {f"{cam}/age_s": "none" if h.age_s is None else f"{h.age_s:.3f}"
+                  for cam, h in health.items()}
+        values["watchdog"] = self.watchdog.reason or "ok"
+        if self.last_output is not None:
+            values.update({f"{cam}/level": str(v) for cam, v in self.last_output.levels.items()})
+            values.update({f"{cam}/surprise": f"{v:.2f}"
+                           for cam, v in self.last_output.surprise.items()})
+            values.update({f"latency_ms/{k}": f"{v:.2f}"
+                           for k, v in self.last_output.timings_ms.items()})
+        status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
+                                  level=DiagnosticStatus.WARN if self.watchdog.reason
+                                  else DiagnosticStatus.OK,
+                                  message=self.watchdog.reason or "running",
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the policy node until SIGINT (start it unconfigured; drive it via lifecycle)."""
+    try:
+        with rclpy.init(args=args):
+            node = PolicyNode()
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass

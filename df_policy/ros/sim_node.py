@@ -1,0 +1,146 @@
+"""``sim_node``: the fruit-swap world as the robot, over ROS 2.
+
+Publishes (every control period): ``/<camera>/image_raw`` (sensor_msgs/Image rgb8, stamped),
+``/joint_states``, ``/ee_pose`` (geometry_msgs/PoseStamped) and ``/episode_status``
+(std_msgs/String, JSON: seed, step, stage, success). Executes the latest ``/ee_target``
+(PoseStamped) and ``/gripper_command`` (std_msgs/Float64, 1 = close); holds the current pose
+until a target arrives. ``/sim/reset`` (std_srvs/Trigger) starts a new episode with the next
+seed. Fault injection (``drop_rate``, ``freeze_s``, ``noise_sigma``) perturbs the published
+camera frames, to show the policy's robustness live.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64, String
+from std_srvs.srv import Trigger
+
+from df_policy.keys import EE_POSE, JOINT_POS
+from df_policy.ros.image_conversion import rgb_to_image
+from df_policy.ros.params import declare_parameters, pose_to_msg
+from df_policy.sim.config import SimConfig
+from df_policy.sim.perturbations import FrameDrops, Freeze, PixelNoise
+
+PARAMETERS = {
+    "seed": (0, "seed of the first episode; each reset uses the next one"),
+    "image_size": (64, "side of the published camera images, pixels"),
+    "control_hz": (10.0, "simulation control rate"),
+    "max_steps": (400, "episode time limit in control steps (status reports it)"),
+    "drop_rate": (0.0, "probability that a camera frame is not published"),
+    "freeze_s": (0.0, "seconds the front camera repeats one frame, once per episode"),
+    "noise_sigma": (0.0, "Gaussian pixel noise added to the camera frames (0..255 units)"),
+}
+"""Parameter name -> (default, description); config/arm.yaml sets the same names."""
+
+
+class SimNode(Node):
+    """Steps the MuJoCo world at the control rate and talks ROS like a real arm would."""
+
+    def __init__(self) -> None:
+        super().__init__("sim_node")
+        self.params = declare_parameters(self, PARAMETERS)
+        from df_policy.sim.env import FruitSwapEnv
+
+        self.sim_config = SimConfig(image_size=self.params["image_size"],
+                                    control_hz=self.params["control_hz"],
+                                    max_steps=self.params["max_steps"])
+        self.env = FruitSwapEnv(self.sim_config)
+        self.seed = self.params["seed"]
+        self.image_pubs = {
+            cam: self.create_publisher(Image, f"/{cam}/image_raw", qos_profile_sensor_data)
+            for cam in self.sim_config.cameras
+        }
+        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.pose_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.status_pub = self.create_publisher(String, "/episode_status", 10)
+        self.create_subscription(PoseStamped, "/ee_target", self._on_target, 10)
+        self.create_subscription(Float64, "/gripper_command", self._on_gripper, 10)
+        self.create_service(Trigger, "/sim/reset", self._on_reset)
+        self._start_episode()
+        self.create_timer(1.0 / self.sim_config.control_hz, self._tick)
+
+    def _start_episode(self) -> None:
+        self.obs, self.info = self.env.reset(seed=self.seed)
+        self.target = np.concatenate([self.obs[EE_POSE], [0.0]])
+        self.steps = 0
+        rng = np.random.default_rng(self.seed)
+        p = self.params
+        self.faults = {cam: [] for cam in self.sim_config.cameras}
+        for cam in self.sim_config.cameras:
+            if p["noise_sigma"] > 0:
+                self.faults[cam].append(PixelNoise(p["noise_sigma"], rng))
+            if p["drop_rate"] > 0:
+                self.faults[cam].append(FrameDrops(p["drop_rate"], rng))
+        if p["freeze_s"] > 0:
+            steps = int(round(p["freeze_s"] * self.sim_config.control_hz))
+            self.faults["front"].append(Freeze(steps, rng, start_min=10, start_max=60))
+
+    def _on_target(self, msg: PoseStamped) -> None:
+        pose = msg.pose
+        target = [pose.position.x, pose.position.y, pose.position.z, pose.orientation.w,
+                  pose.orientation.x, pose.orientation.y, pose.orientation.z]
+        if not np.all(np.isfinite(target)):
+            self.get_logger().error("ignored a non-finite /ee_target")
+            return
+        self.target[:7] = target
+
+    def _on_gripper(self, msg: Float64) -> None:
+        if not np.isfinite(msg.data):
+            self.get_logger().error("ignored a non-finite /gripper_command")
+            return
+        self.target[7] = float(np.clip(msg.data, 0.0, 1.0))
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.seed += 1
+        self._start_episode()
+        response.success = True
+        start = self.info["orange_start"]
+        response.message = json.dumps({"seed": self.seed, "orange_start": start})
+        return response
+
+    def _tick(self) -> None:
+        if self.steps < self.sim_config.max_steps and not self.info["is_success"]:
+            self.obs, _, _, _, self.info = self.env.step(self.target.astype(np.float32))
+            self.steps += 1
+        self._publish()
+
+    def _publish(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        for cam, publisher in self.image_pubs.items():
+            frame = self.obs[cam]
+            for fault in self.faults[cam]:
+                frame = fault(frame) if frame is not None else None
+            if frame is None:
+                continue
+            msg = rgb_to_image(frame)
+            msg.header.stamp = stamp
+            msg.header.frame_id = f"{cam}_camera"
+            publisher.publish(msg)
+        joints = JointState()
+        joints.header.stamp = stamp
+        joints.name = [f"panda_joint{i}" for i in range(1, 8)]
+        joints.position = [float(q) for q in self.obs[JOINT_POS]]
+        self.joint_pub.publish(joints)
+        self.pose_pub.publish(pose_to_msg(self.obs[EE_POSE], stamp))
+        status = {"seed": self.seed, "step": self.steps, "stage": self.info["stage"],
+                  "success": self.info["is_success"],
+                  "done": self.info["is_success"] or self.steps >= self.sim_config.max_steps}
+        self.status_pub.publish(String(data=json.dumps(status)))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the sim node until SIGINT."""
+    try:
+        with rclpy.init(args=args):
+            node = SimNode()
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
