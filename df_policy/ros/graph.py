@@ -38,6 +38,8 @@ def ros_environment() -> dict[str, str]:
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env.setdefault("MUJOCO_GL", "egl")
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"  # node logs reach the log file at once
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 

@@ -1,0 +1,112 @@
+"""sim_node and policy_node as real processes exchanging real messages over DDS."""
+
+import os
+import signal
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float64
+
+from df_policy.ros.graph import node_processes, stop_group
+from df_policy.ros.params import msg_to_pose, pose_to_msg
+
+from .conftest import spin_until
+
+
+def call(node, client, request, timeout=60.0):
+    assert client.wait_for_service(timeout_sec=timeout), client.srv_name
+    future = client.call_async(request)
+    assert spin_until(node, future.done, timeout)
+    return future.result()
+
+
+def transition(node, transition_id):
+    client = node.create_client(ChangeState, "/policy_node/change_state")
+    request = ChangeState.Request()
+    request.transition.id = transition_id
+    return call(node, client, request).success
+
+
+def watch(node):
+    seen = {"images": [], "pose": None, "targets": [], "diag": []}
+    node.create_subscription(Image, "/front/image_raw",
+                             lambda m: seen["images"].append(m), qos_profile_sensor_data)
+    node.create_subscription(PoseStamped, "/ee_pose",
+                             lambda m: seen.__setitem__("pose", msg_to_pose(m)), 10)
+    node.create_subscription(PoseStamped, "/ee_target",
+                             lambda m: seen["targets"].append(msg_to_pose(m)), 10)
+    node.create_subscription(DiagnosticArray, "/diagnostics",
+                             lambda m: seen["diag"].append(m.status[0]), 10)
+    return seen
+
+
+def test_sim_node_publishes_cameras_and_obeys_targets(tmp_path, params_file, ros_node):
+    seen = watch(ros_node)
+    target_pub = ros_node.create_publisher(PoseStamped, "/ee_target", 10)
+    ros_node.create_publisher(Float64, "/gripper_command", 10)
+    with node_processes(params_file, {}, tmp_path / "logs") as processes:
+        stop_group(processes.pop("policy_node"))  # not needed here
+        assert spin_until(ros_node, lambda: seen["images"] and seen["pose"] is not None, 60)
+        image = seen["images"][-1]
+        assert (image.width, image.height, image.encoding) == (24, 24, "rgb8")
+        start = seen["pose"].copy()
+        goal = start.copy()
+        goal[0] += 0.05
+        for _ in range(5):
+            target_pub.publish(pose_to_msg(goal, ros_node.get_clock().now().to_msg()))
+            spin_until(ros_node, lambda: False, 0.2)
+        assert spin_until(ros_node, lambda: abs(seen["pose"][0] - goal[0]) < 0.01, 10)
+
+
+def test_policy_node_closed_loop_watchdog_and_bad_images(tmp_path, params_file, ros_node):
+    seen = watch(ros_node)
+    fake_camera = ros_node.create_publisher(Image, "/front/image_raw", qos_profile_sensor_data)
+    with node_processes(params_file, {}, tmp_path / "logs") as processes:
+        assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
+        assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
+        assert spin_until(ros_node, lambda: len(seen["targets"]) >= 10, 60), "actions flow"
+        assert all(np.all(np.isfinite(t)) for t in seen["targets"])
+
+        bad = Image(height=4, width=4, encoding="mono16", step=8, data=bytes(32))
+        fake_camera.publish(bad)
+        spin_until(ros_node, lambda: False, 0.5)
+        assert processes["policy_node"].poll() is None, "a malformed image does not kill it"
+
+        stop_group(processes.pop("sim_node"))  # every camera goes silent
+        seen["diag"].clear()
+        period = 0.1
+        assert spin_until(ros_node, lambda: any(d.message == "all cameras stale"
+                                                for d in seen["diag"]), 0.25 + 3 * period)
+        assert processes["policy_node"].poll() is None
+        pid = processes["policy_node"].pid
+        assert stop_group(processes.pop("policy_node")) is not None
+        try:
+            os.killpg(pid, 0)
+            orphans = True
+        except ProcessLookupError:
+            orphans = False
+        assert not orphans, "SIGINT leaves no process of the node's group behind"
+    log = (tmp_path / "logs" / "policy_node.log").read_text()
+    assert "unsupported image encoding 'mono16'" in log
+
+
+def test_configure_fails_clearly_for_a_mismatching_checkpoint(tmp_path, params_file, ros_node):
+    extra = {"policy_node": ["-p", "cameras:=[front, side]"]}
+    with node_processes(params_file, extra, tmp_path / "logs") as processes:
+        assert not transition(ros_node, Transition.TRANSITION_CONFIGURE)
+        assert processes["policy_node"].poll() is None
+    assert "checkpoint cameras" in (tmp_path / "logs" / "policy_node.log").read_text()
+
+
+def test_sigint_stops_both_nodes(tmp_path, params_file, ros_node):
+    with node_processes(params_file, {}, tmp_path / "logs") as processes:
+        seen = watch(ros_node)
+        assert spin_until(ros_node, lambda: seen["images"], 60)
+        codes = {name: stop_group(p) for name, p in list(processes.items())}
+        processes.clear()
+    assert all(code in (0, -signal.SIGINT, 130) for code in codes.values()), codes
