@@ -1,0 +1,37 @@
+"""Evaluation: suites perturb what they should, statistics, a real closed-loop episode."""
+
+import numpy as np
+import pytest
+
+from df_policy.errors import ConfigError
+from df_policy.eval.runner import run_episode
+from df_policy.eval.stats import wilson_interval
+from df_policy.eval.suites import SUITES, make_setup
+from df_policy.sim.config import SimConfig
+from tests.policy.test_runtime import policy
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(95, 100)
+    assert low == pytest.approx(0.888, abs=1e-3) and high == pytest.approx(0.978, abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+
+
+def test_every_suite_builds_and_unknown_is_an_error():
+    rng = np.random.default_rng(0)
+    for suite, severities in SUITES.items():
+        setup = make_setup(suite, severities[-1], ("front", "wrist"), 10.0, rng)
+        assert isinstance(setup.sim_overrides, dict)
+    assert make_setup("wrist_dead", 1, ("front", "wrist"), 10, rng).faults["wrist"](
+        np.zeros((2, 2, 3), np.uint8)) is None
+    assert make_setup("latency", 3, ("front",), 10, rng).action_delay == 3
+    with pytest.raises(ConfigError, match="unknown suite"):
+        make_setup("fog", 1, ("front",), 10, rng)
+
+
+def test_closed_loop_episode_reports_outcome_and_levels():
+    sim = SimConfig(image_size=16, max_steps=12)
+    result = run_episode(policy(), sim, "wrist_dead", 1.0, seed=5)
+    assert result["steps"] == 12 and result["success"] is False
+    assert result["mean_levels"]["wrist"] == 999 and result["mean_levels"]["front"] < 999
+    assert result["policy_ms_median"] > 0

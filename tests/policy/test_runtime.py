@@ -1,0 +1,70 @@
+"""The runtime over a real tiny checkpoint: levels reach the model, memory, determinism."""
+
+import numpy as np
+import pytest
+import torch
+
+from df_policy.model.config import ModelConfig
+from df_policy.model.df_model import DiffusionForcingModel
+from df_policy.model.tokens import ActionNormalizer
+from df_policy.policy.camera_health import CameraHealth
+from df_policy.policy.config import RuntimeConfig
+from df_policy.policy.runtime import DFPolicy
+from df_policy.train.checkpoint import LoadedCheckpoint
+
+TINY = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
+                   channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+
+
+def policy(**runtime):
+    torch.manual_seed(0)
+    model = DiffusionForcingModel(TINY).eval()
+    normalizer = ActionNormalizer(8).fit(np.random.default_rng(0).uniform(-1, 1, (50, 8)))
+    loaded = LoadedCheckpoint(model, normalizer, TINY, {}, None)
+    return DFPolicy(loaded, RuntimeConfig(**runtime), seed=3)
+
+
+def frames(value=100, size=40):
+    return {cam: np.full((size, size, 3), value, np.uint8) for cam in ("front", "wrist")}
+
+
+def test_step_outputs_and_determinism():
+    p = policy()
+    first = p.step(frames())
+    assert first.actions.shape == (4, 8) and np.all(np.isfinite(first.actions))
+    assert np.allclose(np.linalg.norm(first.actions[:, 3:7], axis=1), 1.0, atol=1e-5)
+    assert first.forecast["front"].shape == (16, 16, 3)
+    assert set(first.timings_ms) == {"prepare", "absorb", "predict", "total"}
+    second = p.step(frames(120))
+    p.reset()
+    again = [p.step(frames()), p.step(frames(120))]
+    np.testing.assert_array_equal(first.actions, again[0].actions)
+    np.testing.assert_array_equal(second.actions, again[1].actions)
+
+
+def test_health_sets_levels_and_baseline_ignores_them():
+    health = {"front": CameraHealth(age_s=0.0), "wrist": CameraHealth(age_s=5.0)}
+    out = policy().step(frames(), health)
+    assert out.levels == {"front": 0, "wrist": 999}
+    missing = policy().step({"front": frames()["front"], "wrist": None})
+    assert missing.levels["wrist"] == 999
+    unaware = policy(noise_aware=False).step(frames(), health)
+    assert unaware.levels == {"front": 0, "wrist": 0}
+
+
+def test_memory_carries_information_and_memoryless_does_not():
+    def second_step(memory, first_value):
+        p = policy(memory=memory)
+        p.step(frames(first_value))
+        return p.step(frames(128), executed=np.zeros((4, 8), np.float32)).actions
+
+    assert not np.allclose(second_step(True, 0), second_step(True, 255))
+    np.testing.assert_allclose(second_step(False, 0), second_step(False, 255), atol=1e-6)
+
+
+def test_bad_frame_and_executed_actions_are_rejected():
+    p = policy()
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        p.step({"front": np.zeros((8, 8), np.uint8), "wrist": None})
+    with pytest.raises(ValueError, match="finite"):
+        p.step(frames(), executed=np.full((4, 8), np.nan, np.float32))
