@@ -156,6 +156,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from df_policy.policy.export import export_checkpoint
+
+    result = export_checkpoint(args.run, args.data, args.out, args.calibration_episodes)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def _cmd_sim_bench(args: argparse.Namespace) -> int:
     from df_policy.sim.bench import run_sim_bench
 
@@ -244,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", type=Path, default=Path("results/demo_front.mp4"),
                    help="mp4 of the front camera during the first episode")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("export", help="make a deployable checkpoint (EMA + calibration)")
+    p.add_argument("--run", type=Path, required=True, help="training run folder")
+    p.add_argument("--data", type=Path, required=True,
+                   help="store of clean demonstrations to calibrate innovation gating on")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    p.add_argument("--calibration-episodes", type=int, default=10,
+                   help="last N episodes of the store used for calibration")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("sim-bench", help="measure simulator speed")
     p.add_argument("--steps", type=int, default=500, help="control steps per timing run")

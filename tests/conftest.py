@@ -14,3 +14,41 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 # Tiny models: one thread each avoids OpenMP spin-wait contention between test processes.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+import pytest  # noqa: E402  (after the environment is set)
+
+
+@pytest.fixture(scope="session")
+def sim_store(tmp_path_factory):
+    """A tiny real dataset: 3 scripted-expert episodes rendered at 16 px."""
+    from df_policy.data.collect import run_expert_episode
+    from df_policy.data.store import EpisodeStore
+    from df_policy.sim.config import SimConfig
+    from df_policy.sim.env import FruitSwapEnv
+
+    path = tmp_path_factory.mktemp("data") / "tiny.zarr"
+    sim = SimConfig(image_size=16)
+    env = FruitSwapEnv(sim)
+    store = EpisodeStore.create(path, cameras=sim.cameras, image_size=16,
+                                control_hz=sim.control_hz)
+    for seed in range(3):
+        arrays, success = run_expert_episode(env, seed)
+        store.append_episode(arrays, success=success, seed=seed)
+    env.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, sim_store):
+    """A real, tiny DF run trained for a few steps on simulated demos."""
+    from df_policy.model.config import ModelConfig
+    from df_policy.train.config import TrainConfig
+    from df_policy.train.trainer import train
+
+    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
+                        channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+    run = tmp_path_factory.mktemp("ckpt") / "run"
+    train(sim_store, model, TrainConfig(steps=2, batch_size=1, warmup_steps=1, device="cpu",
+                                        num_threads=1), run, progress=False)
+    return run

@@ -1,0 +1,36 @@
+"""Turn a training run into a small deployable checkpoint folder, with its calibration.
+
+The folder holds the EMA weights (as ``model.safetensors``), the normaliser, the resolved
+config and ``calibration.json`` (innovation-gating statistics from clean demonstrations) — no
+optimiser state. This is how ``data/checkpoints/df_fruit_swap`` is made.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from df_policy.policy.calibration import calibrate, save_calibration
+from df_policy.train.checkpoint import checkpoint_dir, load_checkpoint
+
+
+def export_checkpoint(run: str | Path, store: str | Path, out: str | Path,
+                      calibration_episodes: int = 10) -> dict[str, Any]:
+    """Copy the run's newest EMA weights to ``out`` and calibrate gating on ``store``."""
+    source = checkpoint_dir(run)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copy2(source / "ema.safetensors", tmp / "model.safetensors")
+    for name in ("normalizer.safetensors", "config.yaml"):
+        shutil.copy2(source / name, tmp / name)
+    calibration = calibrate(load_checkpoint(tmp), store, calibration_episodes)
+    calibration["source_checkpoint"] = str(source)
+    save_calibration(tmp, calibration)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    return {"checkpoint": str(out), "from": str(source), "size_bytes": size,
+            "calibration": calibration["cameras"]}
