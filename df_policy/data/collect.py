@@ -4,12 +4,17 @@ Worker processes (spawned, one MuJoCo/EGL context each) each run the expert for 
 time and send the finished episode back; the main process is the store's only writer and
 appends episodes in seed order. Episode i of a run uses seed ``cfg.seed + i``; with
 ``only_success`` a failed seed is skipped and later seeds fill its place. ``resume`` continues
-an interrupted store after the last seed it holds.
+an interrupted store after the last seed it holds (the run's ``seed`` is then ignored).
+
+Files beside a store ``demos.zarr``: ``demos_config.yaml`` (resolved configs of the latest
+run) and ``demos_videos/episode_NNNN.mp4`` (the first ``videos`` episodes, cameras side by
+side).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import itertools
 import multiprocessing
 import time
@@ -30,10 +35,9 @@ from df_policy.sim.config import SimConfig
 _worker_env = None
 
 
-def videos_dir(store_path: str | Path) -> Path:
-    """Folder for a store's videos: ``<store>_videos`` beside it."""
-    store_path = Path(store_path)
-    return store_path.with_name(store_path.name.removesuffix(".zarr") + "_videos")
+def sibling(store_path: Path, suffix: str) -> Path:
+    """A path beside the store: ``demos.zarr`` + ``_videos`` -> ``demos_videos``."""
+    return store_path.with_name(store_path.name.removesuffix(".zarr") + suffix)
 
 
 def run_expert_episode(env: Any, seed: int) -> tuple[dict[str, np.ndarray], bool]:
@@ -91,43 +95,57 @@ def collect(
     resume: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Fill the store at ``out`` with ``cfg.episodes`` expert episodes; returns a summary."""
+    """Fill the store at ``out`` with ``cfg.episodes`` expert episodes; returns a summary.
+
+    Also writes ``<store>_config.yaml`` (the resolved sim and collect configs) and mp4 videos
+    of the first ``cfg.videos`` episodes into ``<store>_videos/``, both beside the store.
+
+    Raises:
+        DataError: if ``out`` exists and ``resume`` is False, if it holds a store made with
+            other sim settings, or if ``cfg.max_failures`` seeds fail in one run.
+    """
     out = Path(out)
     if out.exists() and not resume:
         raise DataError(f"{out} already exists; pass --resume to continue it")
     store = EpisodeStore.open_or_create(
         out, cameras=sim.cameras, image_size=sim.image_size, control_hz=sim.control_hz
     )
-    save_resolved(out.with_name(out.name.removesuffix(".zarr") + "_config.yaml"), sim=sim,
-                  collect=cfg)
+    save_resolved(sibling(out, "_config.yaml"), sim=sim, collect=cfg)
     seeds = store.seeds()
     first_seed = int(seeds.max()) + 1 if len(seeds) else cfg.seed
     started = time.perf_counter()
-    attempted = successes = 0
+    attempted = failures = 0
+    videos: list[str] = []
     bar = tqdm(total=cfg.episodes, initial=store.n_episodes, disable=not progress,
                unit="episode", desc="collect")
     try:
-        if store.n_episodes < cfg.episodes:
-            for seed, arrays, success in _episodes(sim, first_seed, cfg.workers):
+        with contextlib.closing(_episodes(sim, first_seed, cfg.workers)) as stream:
+            while store.n_episodes < cfg.episodes:  # the pool starts on the first next()
+                seed, arrays, success = next(stream)
                 attempted += 1
-                successes += success
+                failures += not success
                 if success or not cfg.only_success:
                     index = store.append_episode(arrays, success=success, seed=seed)
-                    if index < cfg.videos:
-                        write_episode_video(
-                            videos_dir(out) / f"episode_{index:04d}.mp4",
-                            arrays, sim.cameras, sim.control_hz,
-                        )
                     bar.update(1)
-                if store.n_episodes >= cfg.episodes:
-                    break
+                    if index < cfg.videos:
+                        path = sibling(out, "_videos") / f"episode_{index:04d}.mp4"
+                        write_episode_video(path, arrays, sim.cameras, sim.control_hz)
+                        videos.append(str(path))
+                elif failures >= cfg.max_failures:
+                    raise DataError(
+                        f"the expert failed {failures} of {attempted} seeds from {first_seed}; "
+                        f"stopped with {store.n_episodes} episodes in {out} (collect.max_failures)"
+                    )
     finally:
         bar.close()
     return {
         "store": str(out),
         "episodes": store.n_episodes,
         "steps": store.n_steps,
-        "attempted_this_run": attempted,
-        "expert_success_rate_this_run": successes / attempted if attempted else None,
+        "stored_success_rate": float(store.successes().mean()) if store.n_episodes else None,
+        "seeds_attempted": attempted,
+        "seeds": [first_seed, first_seed + attempted - 1] if attempted else [],
+        "expert_success_rate": (attempted - failures) / attempted if attempted else None,
+        "videos": videos,
         "seconds": round(time.perf_counter() - started, 1),
     }

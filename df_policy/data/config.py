@@ -21,8 +21,11 @@ class CollectConfig:
     """Number of episodes written as mp4 videos beside the store."""
     only_success: bool = True
     """Keep only successful demonstrations."""
+    max_failures: int = 50
+    """Give up (error) after this many failed seeds in one run: the expert or sim is broken."""
 
     def __post_init__(self) -> None:
         require(self.episodes > 0, "episodes", "must be > 0")
         require(self.workers > 0, "workers", "must be > 0")
         require(self.videos >= 0, "videos", "must be >= 0")
+        require(self.max_failures > 0, "max_failures", "must be > 0")

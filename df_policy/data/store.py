@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import shutil
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -67,6 +68,8 @@ WRITE_ALL_CHUNKS = {"array.write_empty_chunks": True}
 FLAT_CHUNK_KEYS = {"name": "default", "separator": "."}
 """Chunk file names like ``c.17.0.0.0`` in the array's folder."""
 META_DTYPES = {EPISODE_ENDS: np.int64, EPISODE_SUCCESS: np.bool_, EPISODE_SEED: np.int64}
+SOURCES = ("sim", "ros", "bag")
+"""Where a store's episodes came from: the simulator, a live robot, or an imported bag."""
 
 
 class EpisodeStore:
@@ -116,6 +119,7 @@ class EpisodeStore:
         try:
             os.rename(building, path)  # atomic; fails if path appeared meanwhile
         except OSError:
+            shutil.rmtree(building, ignore_errors=True)
             raise DataError(f"{path} already exists (use --resume to continue it)") from None
         return cls(zarr.open_group(str(path), mode="r+"), path, writable=True)
 
@@ -232,11 +236,10 @@ class EpisodeStore:
                         f"{self.path}: array {group}/{key} is truncated "
                         f"({array.shape[0]} rows, committed episodes need {needed})"
                     )
-                expected_chunks = math.ceil(needed / array.chunks[0])
-                if expected_chunks and array.nchunks_initialized < expected_chunks:
+                missing = _missing_chunks(self.path, array, needed)
+                if missing:
                     raise DataError(
-                        f"{self.path}: array {group}/{key} is missing chunk files "
-                        f"({array.nchunks_initialized} of {expected_chunks} present)"
+                        f"{self.path}: array {group}/{key} is missing {missing} of its chunk files"
                     )
 
     # ----------------------------------------------------------------------------------------
@@ -330,6 +333,71 @@ class EpisodeStore:
                     array.resize((size, *array.shape[1:]))
 
 
+def _build_empty(
+    path: Path, cameras: Sequence[str], image_size: int, control_hz: float, source: str
+) -> None:
+    """Write an empty store with every array and attribute at ``path``."""
+    root = zarr.open_group(str(path), mode="w-")
+    data = root.create_group("data")
+    meta = root.create_group("meta")
+    image_codec = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.bitshuffle)
+    for camera in cameras:
+        data.create_array(
+            camera,
+            shape=(0, image_size, image_size, 3),  # (N, S, S, 3) RGB, one frame per chunk
+            chunks=(1, image_size, image_size, 3),
+            dtype=np.uint8,
+            compressors=image_codec,
+            chunk_key_encoding=FLAT_CHUNK_KEYS,
+        )
+        data.create_array(
+            valid_key(camera),
+            shape=(0,),
+            chunks=(LOW_DIM_CHUNK,),
+            dtype=bool,
+            chunk_key_encoding=FLAT_CHUNK_KEYS,
+        )
+    for key, tail in LOW_DIM_SHAPES.items():
+        data.create_array(
+            key,
+            shape=(0, *tail),
+            chunks=(LOW_DIM_CHUNK, *tail),
+            dtype=np.float32,
+            chunk_key_encoding=FLAT_CHUNK_KEYS,
+        )
+    for key, dtype in META_DTYPES.items():
+        meta.create_array(
+            key, shape=(0,), chunks=(LOW_DIM_CHUNK,), dtype=dtype,
+            chunk_key_encoding=FLAT_CHUNK_KEYS,
+        )
+    root.attrs.update(
+        {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "cameras": list(cameras),
+            "image_size": int(image_size),
+            "control_hz": float(control_hz),
+            "source": source,
+            COMMITTED: 0,
+        }
+    )
+
+
+def _missing_chunks(store_path: Path, array: zarr.Array, rows: int) -> int:
+    """How many chunk files that hold the first ``rows`` rows of ``array`` are absent.
+
+    A stat per chunk: zarr's ``nchunks_initialized`` lists and matches every key and takes
+    seconds on a store with tens of thousands of frames.
+    """
+    folder = store_path / array.path
+    first_axis = range(math.ceil(rows / array.chunks[0]))
+    other_axes = [range(n) for n in array.cdata_shape[1:]]
+    return sum(
+        not (folder / array.metadata.encode_chunk_key(coords)).is_file()
+        for coords in itertools.product(first_axis, *other_axes)
+    )
+
+
 def _check_schema(root: zarr.Group, path: Path) -> None:
     attrs = dict(root.attrs)
     if attrs.get("schema") != SCHEMA:
@@ -349,8 +417,9 @@ def _check_schema(root: zarr.Group, path: Path) -> None:
         raise DataError(f"{path} is missing meta/{EPISODE_ENDS}")
 
 
-def _folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def _disk_usage(path: Path) -> int:
+    """Bytes allocated on disk for ``path`` and everything below it (like ``du``)."""
+    return sum(entry.lstat().st_blocks * 512 for entry in [path, *path.rglob("*")])
 
 
 def _human(size: float) -> str:
@@ -371,7 +440,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         camera: int(store.n_steps - np.count_nonzero(data[valid_key(camera)][: store.n_steps]))
         for camera in store.cameras
     }
-    size = _folder_size(Path(path))
+    size = _disk_usage(Path(path))
     return {
         "path": str(path),
         "episodes": store.n_episodes,

@@ -29,7 +29,8 @@ def test_collect_with_workers_then_info(tmp_path):
                      "--videos", "1", "--quiet", *TINY)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["episodes"] == 3
+    assert summary["episodes"] == 3 and summary["seeds"] == [0, 2]
+    assert summary["expert_success_rate"] == 1.0 and summary["stored_success_rate"] == 1.0
     store = EpisodeStore.open(out)
     assert list(store.seeds()) == [0, 1, 2]
     episode = store.episode(0)
@@ -39,6 +40,7 @@ def test_collect_with_workers_then_info(tmp_path):
     frames = imageio.mimread(video)
     assert len(frames) == store.episode_meta(0)["length"]
     assert frames[0].shape == (96, 192, 3)  # two 24 px cameras side by side, upscaled 4x
+    assert summary["videos"] == [str(video)]
     assert (tmp_path / "demos_config.yaml").is_file()
 
     info = run_cli("dataset", "info", str(out), "--json")
@@ -46,6 +48,12 @@ def test_collect_with_workers_then_info(tmp_path):
     described = json.loads(info.stdout)
     assert described["episodes"] == 3 and described["success_rate"] == 1.0
     assert described["steps"] == store.n_steps
+    lengths = [store.episode_meta(i)["length"] for i in range(3)]
+    assert described["episode_length_min"] == min(lengths)
+    assert described["episode_length_max"] == max(lengths)
+    assert described["cameras"] == ["front", "wrist"] and described["image_size"] == 24
+    assert described["missing_frames"] == {"front": 0, "wrist": 0}
+    assert described["size_bytes"] > 0 and described["size"].endswith("B")
 
     again = run_cli("collect", "--out", str(out), "--episodes", "3", *TINY)
     assert again.returncode == 2 and "--resume" in again.stderr
@@ -77,3 +85,23 @@ def test_killed_collection_resumes(tmp_path):
     assert list(store.seeds()) == list(range(store.n_episodes))
     for i, actions in enumerate(before):
         np.testing.assert_array_equal(store.episode(i)[ACTION], actions)
+
+
+def test_failed_seeds_are_skipped_kept_or_stop_the_run(tmp_path):
+    # 3 control steps cannot swap the fruit: every seed fails.
+    hopeless = [*TINY, "--sim", "max_steps=3", "--workers", "1", "--videos", "0", "--quiet"]
+    out = tmp_path / "failed.zarr"
+    result = run_cli("collect", "--out", str(out), "--episodes", "2",
+                     "--set", "max_failures=2", *hopeless)
+    assert result.returncode == 2
+    assert "expert failed 2 of 2 seeds" in result.stderr
+    assert EpisodeStore.open(out).n_episodes == 0
+
+    kept = tmp_path / "kept.zarr"
+    result = run_cli("collect", "--out", str(kept), "--episodes", "2",
+                     "--set", "only_success=false", *hopeless)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["expert_success_rate"] == 0.0
+    store = EpisodeStore.open(kept)
+    assert store.n_episodes == 2 and not store.successes().any()
+    assert store.episode_meta(1) == {"length": 3, "success": False, "seed": 1}

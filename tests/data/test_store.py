@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -82,10 +81,10 @@ def test_not_a_store_and_wrong_schema(tmp_path):
 def test_truncated_array_gives_clear_error(tmp_path):
     store = new_store(tmp_path)
     store.append_episode(make_episode(6), success=True)
-    chunk_dir = tmp_path / "s.zarr" / "data" / "front" / "c"
-    last = sorted(chunk_dir.iterdir(), key=lambda p: int(p.name))[-1]
-    shutil.rmtree(last)  # lose the last frame's chunk file
-    with pytest.raises(DataError, match="data/front is missing chunk files"):
+    frames = sorted((tmp_path / "s.zarr" / "data" / "front").glob("c.*"))
+    assert len(frames) == 6  # one flat chunk file per frame
+    frames[3].unlink()  # lose one frame's chunk file
+    with pytest.raises(DataError, match="data/front is missing 1 of its chunk files"):
         EpisodeStore.open(tmp_path / "s.zarr")
     meta = json.loads((tmp_path / "s.zarr" / "data" / "wrist" / "zarr.json").read_text())
     meta["shape"][0] = 3
@@ -96,11 +95,27 @@ def test_truncated_array_gives_clear_error(tmp_path):
 
 def test_create_refuses_existing_and_open_or_create_checks_match(tmp_path):
     new_store(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]  # built aside, renamed in
     with pytest.raises(DataError, match="already exists"):
         new_store(tmp_path)
     with pytest.raises(DataError, match="image_size"):
         EpisodeStore.open_or_create(tmp_path / "s.zarr", cameras=CAMERAS, image_size=16,
                                     control_hz=10)
+
+
+def test_create_checks_its_arguments(tmp_path):
+    with pytest.raises(DataError, match="source must be one of"):
+        EpisodeStore.create(tmp_path / "a.zarr", cameras=CAMERAS, image_size=8, control_hz=10,
+                            source="camera")
+    with pytest.raises(DataError, match="positive image_size"):
+        EpisodeStore.create(tmp_path / "a.zarr", cameras=CAMERAS, image_size=0, control_hz=10)
+    assert not list(tmp_path.iterdir())
+
+
+def test_read_only_store_refuses_appends(tmp_path):
+    new_store(tmp_path).append_episode(make_episode(3), success=True)
+    with pytest.raises(DataError, match="read-only"):
+        EpisodeStore.open(tmp_path / "s.zarr").append_episode(make_episode(3), success=True)
 
 
 def test_uncommitted_tail_is_ignored_and_trimmed(tmp_path):
