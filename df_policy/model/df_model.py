@@ -175,6 +175,36 @@ class DiffusionForcingModel(nn.Module):
         """The training loss (so DistributedDataParallel can wrap the model); see :meth:`loss`."""
         return self.loss(*args, **kwargs)
 
+    def draw_levels(
+        self,
+        modality_mask: torch.Tensor,
+        generator: torch.Generator | None = None,
+        whole_token_prob: float = 0.25,
+        first_clean_prob: float = 0.5,
+        policy_query_prob: float = 0.5,
+    ) -> torch.Tensor:
+        """Training noise levels (B, T, M) for tokens with ``modality_mask`` (B, T, M).
+
+        Independent per token, sample and modality, except: a ``whole_token_prob`` share of
+        tokens use one level for all modalities; a ``policy_query_prob`` share hold every
+        camera at the top level; token 0 is clean with ``first_clean_prob`` (one draw per
+        batch); a missing modality is always at the top level. See :meth:`loss`.
+        """
+        cfg = self.config
+        batch, horizon, modalities = modality_mask.shape
+        device = modality_mask.device
+        top = cfg.num_levels - 1
+        levels = torch.randint(0, cfg.num_levels, (batch, horizon, modalities),
+                               generator=generator, device=device)
+        shared = torch.rand((batch, horizon, 1), generator=generator, device=device)
+        levels = torch.where(shared < whole_token_prob, levels[:, :, :1], levels)
+        query = torch.rand((batch, horizon, 1), generator=generator, device=device)
+        cameras = torch.arange(modalities, device=device) < len(cfg.cameras)
+        levels = torch.where((query < policy_query_prob) & cameras, top, levels)
+        if torch.rand((), generator=generator).item() < first_clean_prob:
+            levels[:, 0] = 0
+        return torch.where(modality_mask, levels, torch.full_like(levels, top))
+
     def loss(
         self,
         tokens: Token,
@@ -183,6 +213,7 @@ class DiffusionForcingModel(nn.Module):
         generator: torch.Generator | None = None,
         whole_token_prob: float = 0.25,
         first_clean_prob: float = 0.5,
+        policy_query_prob: float = 0.5,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """x0-prediction MSE over whole episodes, masked.
 
@@ -194,22 +225,19 @@ class DiffusionForcingModel(nn.Module):
             generator: randomness for levels and noise (reproducible training).
             whole_token_prob: chance that all modalities of a token share one level.
             first_clean_prob: chance (one draw per batch) that token 0 is given clean.
+            policy_query_prob: chance per token that every camera is held at the top level,
+                which is how :meth:`predict_next` asks for the next action chunk. Without it
+                the action is nearly always learned with some view of its own outcome (the
+                next frames) and the model ignores what only the past frames show.
 
         Returns:
             (loss, {"loss/<modality>": value}) — masked means over valid entries.
         """
-        cfg = self.config
-        names = cfg.modalities
+        names = self.config.modalities
         batch, horizon = token_mask.shape
         device = token_mask.device
-        top = cfg.num_levels - 1
-        levels = torch.randint(0, cfg.num_levels, (batch, horizon, len(names)),
-                               generator=generator, device=device)
-        shared = torch.rand((batch, horizon, 1), generator=generator, device=device)
-        levels = torch.where(shared < whole_token_prob, levels[:, :, :1], levels)
-        if torch.rand((), generator=generator).item() < first_clean_prob:
-            levels[:, 0] = 0
-        levels = torch.where(modality_mask, levels, torch.full_like(levels, top))
+        levels = self.draw_levels(modality_mask, generator, whole_token_prob, first_clean_prob,
+                                  policy_query_prob)
         valid = modality_mask & token_mask[:, :, None]  # (B, T, M)
 
         z = self.initial_latent(batch)

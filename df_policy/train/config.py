@@ -29,6 +29,9 @@ class TrainConfig:
     """Chance that all modalities of a token share one noise level (the paper's case)."""
     first_clean_prob: float = 0.5
     """Chance (per batch) that the first token is given clean, as at deployment."""
+    policy_query_prob: float = 0.5
+    """Chance per token that the cameras are held at the top level, as when the policy asks
+    for its next action chunk (see ``DiffusionForcingModel.loss``)."""
     seed: int = 0
     device: str = "auto"
     """cpu, cuda, or auto (cuda when available)."""
@@ -48,5 +51,6 @@ class TrainConfig:
         require(self.device in ("cpu", "cuda", "auto"), "device", "must be cpu, cuda or auto")
         require(0 <= self.whole_token_prob <= 1, "whole_token_prob", "must be in [0, 1]")
         require(0 <= self.first_clean_prob <= 1, "first_clean_prob", "must be in [0, 1]")
+        require(0 <= self.policy_query_prob <= 1, "policy_query_prob", "must be in [0, 1]")
         require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",
                 "and checkpoint_every must be > 0")

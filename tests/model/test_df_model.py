@@ -62,6 +62,28 @@ def test_masked_loss_ignores_padding_and_missing_frames():
     assert torch.allclose(loss_a, loss_b)
 
 
+def test_training_levels_include_the_policy_query():
+    """Regression: the run-time query (cameras at the top level, action at any level) must be
+    trained; with independent uniform levels it almost never was, and the shipped policy
+    ignored which fruit was where."""
+    m = model()
+    _, _, modality_mask = make_batch(64, 20)
+    top = TINY.num_levels - 1
+    g = torch.Generator().manual_seed(0)
+    levels = m.draw_levels(modality_mask, g, whole_token_prob=0.0, first_clean_prob=0.0,
+                           policy_query_prob=0.5)
+    query = (levels[..., :2] == top).all(dim=-1)
+    assert 0.45 < query.float().mean() < 0.55
+    assert levels[..., 2][query].float().std() > 200, "the action keeps a random level"
+    never = m.draw_levels(modality_mask, g, 0.0, 0.0, policy_query_prob=0.0)
+    assert (never[..., :2] == top).all(dim=-1).float().mean() < 0.01
+    modality_mask[0, 3, 1] = False
+    first_clean = m.draw_levels(modality_mask, g, 0.0, first_clean_prob=1.0,
+                                policy_query_prob=1.0)
+    assert (first_clean[:, 0] == 0).all()
+    assert first_clean[0, 3, 1] == top, "a missing frame is always at the top level"
+
+
 def test_loss_backpropagates_through_the_whole_episode():
     m = model()
     tokens, token_mask, modality_mask = make_batch(1, 5)
