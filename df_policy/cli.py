@@ -96,6 +96,15 @@ def _cmd_dataset_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert_bag2zarr(args: argparse.Namespace) -> int:
+    from df_policy.data.bag_import import convert_bags
+    from df_policy.data.config import BagImportConfig
+
+    cfg = load_section(args.topics, "bag2zarr", BagImportConfig, args.overrides)
+    print(json.dumps(convert_bags(args.bags, cfg, args.out), indent=2))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from df_policy.model.config import ModelConfig
     from df_policy.train.config import TrainConfig
@@ -211,6 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("path", type=Path, help="zarr episode store")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=_cmd_dataset_info)
+
+    p = sub.add_parser("convert", help="import recordings into an episode store")
+    csub = p.add_subparsers(dest="convert_command", required=True, parser_class=_Parser)
+    q = csub.add_parser("bag2zarr", help="rosbag2 (MCAP or sqlite3) bags -> zarr episodes")
+    q.add_argument("bags", type=Path, nargs="+", metavar="BAG", help="bag folders or files")
+    q.add_argument("--topics", type=Path, default=data_dir("config") / "topics.yaml",
+                   help="topic mapping and episode splitting (section 'bag2zarr')")
+    q.add_argument("--out", type=Path, required=True, help="zarr store to create or append to")
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key of the topics file (repeatable)")
+    q.set_defaults(func=_cmd_convert_bag2zarr)
 
     p = sub.add_parser("train", help="train the Diffusion Forcing model on a store")
     p.add_argument("--data", type=Path, required=True, help="zarr episode store")

@@ -12,19 +12,9 @@ resizing and normalisation cannot drift apart.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
-
-
-def resize_images(images: np.ndarray, size: int) -> np.ndarray:
-    """Resize ``(..., H, W, 3) uint8`` images to ``(..., size, size, 3)`` (area averaging)."""
-    if images.shape[-3:-1] == (size, size):
-        return images
-    flat = images.reshape(-1, *images.shape[-3:])
-    out = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in flat])
-    return out.reshape(*images.shape[:-3], size, size, 3)
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from df_policy.data.store import EpisodeStore
+from df_policy.images import resize_images
 from df_policy.keys import ACTION
-from df_policy.model.tokens import images_to_tensor, resize_images
+from df_policy.model.tokens import images_to_tensor
 from df_policy.train.checkpoint import LoadedCheckpoint
 
 CALIBRATION_FILE = "calibration.json"

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from df_policy.errors import CheckpointError
+from df_policy.images import resize_images
 from df_policy.model.df_model import ACTION_KEY
-from df_policy.model.tokens import images_to_tensor, resize_images, tensor_to_images
+from df_policy.model.tokens import images_to_tensor, tensor_to_images
 from df_policy.policy.calibration import load_calibration
 from df_policy.policy.camera_health import CameraHealth
 from df_policy.policy.config import RuntimeConfig

@@ -114,7 +114,7 @@ class DemoClient:
 
     def _on_image(self, msg: Any) -> None:
         if self.frames is not None:
-            from df_policy.ros.image_conversion import image_to_rgb
+            from df_policy.images import image_to_rgb
 
             self.frames.append(image_to_rgb(msg).copy())
 

@@ -30,9 +30,3 @@ def pose_to_msg(pose: np.ndarray, stamp: Any, frame_id: str = "world") -> PoseSt
     msg.pose.orientation.y = float(pose[5])
     msg.pose.orientation.z = float(pose[6])
     return msg
-
-
-def msg_to_pose(msg: PoseStamped) -> np.ndarray:
-    """PoseStamped -> [x, y, z, qw, qx, qy, qz]."""
-    p, q = msg.pose.position, msg.pose.orientation
-    return np.array([p.x, p.y, p.z, q.w, q.x, q.y, q.z])

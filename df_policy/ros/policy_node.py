@@ -28,10 +28,11 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
 
+from df_policy.data.messages import msg_to_pose
+from df_policy.images import image_to_rgb
 from df_policy.policy.camera_health import CameraMonitor
 from df_policy.policy.safety import SafetyConfig, Watchdog, clamp_action
-from df_policy.ros.image_conversion import image_to_rgb
-from df_policy.ros.params import declare_parameters, msg_to_pose, pose_to_msg
+from df_policy.ros.params import declare_parameters, pose_to_msg
 
 PARAMETERS = {
     "checkpoint": ("data/checkpoints/df_fruit_swap", "run or checkpoint folder to load"),

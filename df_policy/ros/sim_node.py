@@ -23,7 +23,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
-from df_policy.keys import EE_POSE, JOINT_POS
+from df_policy.data.messages import ARM_JOINTS, FINGER_JOINTS
+from df_policy.keys import EE_POSE, GRIPPER, JOINT_POS
 from df_policy.ros.image_conversion import rgb_to_image
 from df_policy.ros.params import declare_parameters, pose_to_msg
 from df_policy.sim.config import SimConfig
@@ -126,8 +127,9 @@ class SimNode(Node):
             publisher.publish(msg)
         joints = JointState()
         joints.header.stamp = stamp
-        joints.name = [f"panda_joint{i}" for i in range(1, 8)]
-        joints.position = [float(q) for q in self.obs[JOINT_POS]]
+        joints.name = [*ARM_JOINTS, *FINGER_JOINTS]
+        finger = float(self.obs[GRIPPER][0]) / 2  # each finger moves half the opening
+        joints.position = [*(float(q) for q in self.obs[JOINT_POS]), finger, finger]
         self.joint_pub.publish(joints)
         self.pose_pub.publish(pose_to_msg(self.obs[EE_POSE], stamp))
         status = {"seed": self.seed, "step": self.steps, "stage": self.info["stage"],

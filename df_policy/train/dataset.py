@@ -19,10 +19,11 @@ import torch
 
 from df_policy.data.store import EpisodeStore
 from df_policy.errors import DataError
+from df_policy.images import resize_images
 from df_policy.keys import ACTION, ACTION_DIM, valid_key
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY
-from df_policy.model.tokens import ActionNormalizer, images_to_tensor, resize_images
+from df_policy.model.tokens import ActionNormalizer, images_to_tensor
 
 
 class EpisodeDataset:

@@ -12,8 +12,9 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64
 
+from df_policy.data.messages import msg_to_pose
 from df_policy.ros.graph import node_processes, stop_group
-from df_policy.ros.params import msg_to_pose, pose_to_msg
+from df_policy.ros.params import pose_to_msg
 
 from .conftest import spin_until
 
