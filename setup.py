@@ -5,7 +5,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "df_policy"
-NODES = ["policy_node", "sim_node"]
+NODES = ["policy_node", "sim_node", "recorder_node"]
 EXECUTABLES = ["df-policy", *NODES]
 
 setup(

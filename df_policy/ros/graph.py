@@ -44,13 +44,15 @@ def ros_environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def node_processes(params_file: Path, extra: dict[str, list[str]],
-                   log_dir: Path) -> Iterator[dict[str, subprocess.Popen]]:
-    """Start sim_node and policy_node; SIGINT and reap both on exit."""
+def node_processes(params_file: Path, extra: dict[str, list[str]], log_dir: Path,
+                   names: tuple[str, ...] = ("sim_node", "policy_node"),
+                   ) -> Iterator[dict[str, subprocess.Popen]]:
+    """Start the nodes ``names`` (each with ``extra[name]`` arguments); SIGINT and reap all
+    of them on exit."""
     log_dir.mkdir(parents=True, exist_ok=True)
     processes: dict[str, subprocess.Popen] = {}
     try:
-        for name in ("sim_node", "policy_node"):
+        for name in names:
             command = [*executable(name), "--ros-args", "--params-file", str(params_file),
                        *extra.get(name, [])]
             log = (log_dir / f"{name}.log").open("w")

@@ -223,3 +223,7 @@ def main(args: list[str] | None = None) -> None:
             rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from df_policy.ros import policy_node, sim_node
+from df_policy.ros import policy_node, recorder_node, sim_node
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,9 +52,11 @@ def test_launch_file_executables_and_parameters(monkeypatch):
     Recorder.created.clear()
     launch.generate_launch_description()
     nodes = [r for r in Recorder.created if "executable" in r.kwargs]
-    assert {n.kwargs["executable"] for n in nodes} == {"sim_node", "policy_node"}
+    assert {n.kwargs["executable"] for n in nodes} == {"sim_node", "policy_node",
+                                                       "recorder_node"}
     params = yaml.safe_load((share / "config" / "arm.yaml").read_text())
-    declared = {"sim_node": sim_node.PARAMETERS, "policy_node": policy_node.PARAMETERS}
+    declared = {"sim_node": sim_node.PARAMETERS, "policy_node": policy_node.PARAMETERS,
+                "recorder_node": recorder_node.PARAMETERS}
     for node in nodes:
         exe = Path(sys.prefix) / "lib" / "df_policy" / node.kwargs["executable"]
         assert exe.is_file() and exe.stat().st_mode & 0o111, f"{exe} is installed, executable"
