@@ -62,6 +62,9 @@ class PolicyNode(LifecycleNode):
         self.last_command: np.ndarray | None = None
         self.last_output = None
         self.inference_s = 0.0
+        self.transport_ms: dict[str, float] = {}
+        self.tick_ms = 0.0
+        self.new_chunk = False
         self.safety = SafetyConfig(stale_s=self.params["stale_s"],
                                    max_step_m=self.params["max_step_m"])
         self.watchdog = Watchdog(self.safety)
@@ -127,7 +130,10 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error(f"/{cam}/image_raw: {err}", throttle_duration_sec=2.0)
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.monitors[cam].frame(frame, stamp or self._now())
+        now = self._now()
+        if stamp:
+            self.transport_ms[cam] = 1000 * (now - stamp)
+        self.monitors[cam].frame(frame, stamp or now)
         self.frames[cam] = frame.copy()
 
     def _on_pose(self, msg: PoseStamped) -> None:
@@ -159,6 +165,7 @@ class PolicyNode(LifecycleNode):
     def _tick(self) -> None:
         if not self.active or self.policy is None or not self.enabled:
             return
+        tick_started = time.perf_counter()
         now = self._now()
         health = {cam: monitor.health(now) for cam, monitor in self.monitors.items()}
         ages = {cam: h.age_s for cam, h in health.items()}
@@ -167,7 +174,8 @@ class PolicyNode(LifecycleNode):
             self._hold()
             self._diagnostics(health)
             return
-        if not self.queue:
+        self.new_chunk = not self.queue
+        if self.new_chunk:
             started = time.perf_counter()
             self.last_output = self.policy.step(dict(self.frames), health)
             self.inference_s = time.perf_counter() - started
@@ -178,6 +186,7 @@ class PolicyNode(LifecycleNode):
             self._hold()
         else:
             self._send(action)
+        self.tick_ms = 1000 * (time.perf_counter() - tick_started)
         self._diagnostics(health)
 
     def _send(self, action: np.ndarray) -> None:
@@ -198,7 +207,11 @@ class PolicyNode(LifecycleNode):
     def _diagnostics(self, health: dict) -> None:
         values = {f"{cam}/age_s": "none" if h.age_s is None else f"{h.age_s:.3f}"
                   for cam, h in health.items()}
+        values.update({f"{cam}/transport_ms": f"{ms:.3f}"
+                       for cam, ms in self.transport_ms.items()})
         values["watchdog"] = self.watchdog.reason or "ok"
+        values["latency_ms/tick"] = f"{self.tick_ms:.3f}"
+        values["new_chunk"] = str(self.new_chunk).lower()
         if self.last_output is not None:
             values.update({f"{cam}/level": str(v) for cam, v in self.last_output.levels.items()})
             values.update({f"{cam}/surprise": f"{v:.2f}"
