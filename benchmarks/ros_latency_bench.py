@@ -88,7 +88,7 @@ def main() -> None:
 
     def publish(k: int) -> None:
         stamp = node.get_clock().now().to_msg()
-        for cam, pub in image_pubs.items():
+        for pub in image_pubs.values():
             msg = rgb_to_image(frames[k % len(frames)])
             msg.header.stamp = stamp
             pub.publish(msg)
