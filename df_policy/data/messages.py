@@ -30,12 +30,24 @@ def joint_positions(msg: Any, names: Sequence[str]) -> np.ndarray:
     Raises:
         ValueError: naming the joints the message lacks.
     """
-    index = {name: i for i, name in enumerate(msg.name)}
-    missing = [name for name in names if name not in index]
+    return positions_by_name(msg.name, msg.position, names)
+
+
+def positions_by_name(names: Sequence[str], positions: Sequence[float],
+                      wanted: Sequence[str]) -> np.ndarray:
+    """The positions of the ``wanted`` joints, given parallel ``names`` and ``positions``.
+
+    Raises:
+        ValueError: when the lists differ in length or a wanted joint is absent.
+    """
+    if len(names) != len(positions):
+        raise ValueError(f"{len(names)} joint names but {len(positions)} positions")
+    index = {name: i for i, name in enumerate(names)}
+    missing = [name for name in wanted if name not in index]
     if missing:
-        raise ValueError(f"joint_states lacks joints {missing} (it has {list(msg.name)})")
-    position = np.asarray(msg.position, dtype=np.float64)
-    return np.array([position[index[name]] for name in names])
+        raise ValueError(f"lacks joints {missing} (it has {list(names)})")
+    values = np.asarray(positions, dtype=np.float64)
+    return np.array([values[index[name]] for name in wanted])
 
 
 def gripper_opening(msg: Any, finger_joints: Sequence[str]) -> float:

@@ -5,8 +5,11 @@ activate   start control: one action per control period, a new chunk every ``chu
 deactivate hold the arm (publish the current pose as the target)
 cleanup    free the model
 
-Subscribes ``/<camera>/image_raw`` (sensor-data QoS, rgb8/bgr8, any size and step) and
-``/ee_pose``; publishes ``/ee_target`` + ``/gripper_command`` and ``/diagnostics``. Services
+Subscribes ``/<camera>/image_raw`` (sensor-data QoS, rgb8/bgr8, any size and step),
+``/ee_pose`` and ``/joint_states``; publishes, by the ``output`` parameter, ``/ee_target``
+(PoseStamped, for a Cartesian controller) or ``trajectory_topic`` (JointTrajectory, one point a
+control period ahead, for a joint trajectory controller), plus ``/gripper_command`` and
+``/diagnostics``. Services
 ``~/reset_memory`` (Trigger) and ``~/enable`` (SetBool). Inference runs in the control timer
 under a single-threaded executor. Camera health (frame age, frozen content, failed decodes)
 sets the runtime's per-camera noise levels; the watchdog holds the arm when every camera is
@@ -24,11 +27,12 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from df_policy.data.messages import msg_to_pose
+from df_policy.data.messages import ARM_JOINTS, joint_positions, msg_to_pose
 from df_policy.images import image_to_rgb
 from df_policy.policy.camera_health import CameraMonitor
 from df_policy.policy.safety import SafetyConfig, Watchdog, clamp_action
@@ -42,8 +46,11 @@ PARAMETERS = {
     "seed": (0, "seed of the policy's sampling noise"),
     "stale_s": (0.25, "a camera with no new frame for longer is stale; all stale -> hold"),
     "max_step_m": (0.05, "largest target move per control period, metres"),
+    "output": ("pose", "pose (/ee_target) or joint_trajectory (trajectory_topic)"),
+    "trajectory_topic": ("/arm_controller/joint_trajectory", "JointTrajectory command topic"),
 }
 """Parameter name -> (default, description); config/arm.yaml sets the same names."""
+OUTPUTS = ("pose", "joint_trajectory")
 
 
 class PolicyNode(LifecycleNode):
@@ -52,12 +59,17 @@ class PolicyNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("policy_node")
         self.params = declare_parameters(self, PARAMETERS)
+        if self.params["output"] not in OUTPUTS:
+            raise ValueError(f"parameter output must be one of {OUTPUTS}, "
+                             f"got {self.params['output']!r}")
         self.policy = None
         self.enabled = True
         self.active = False
         self.monitors = {cam: CameraMonitor() for cam in self.params["cameras"]}
         self.frames: dict[str, np.ndarray | None] = {cam: None for cam in self.params["cameras"]}
         self.ee_pose: np.ndarray | None = None
+        self.joints: np.ndarray | None = None
+        self.kinematics = None
         self.queue: list[np.ndarray] = []
         self.last_command: np.ndarray | None = None
         self.last_output = None
@@ -73,7 +85,10 @@ class PolicyNode(LifecycleNode):
                                      lambda msg, cam=cam: self._on_image(cam, msg),
                                      qos_profile_sensor_data)
         self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10)
+        self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
         self.target_pub = self.create_publisher(PoseStamped, "/ee_target", 10)
+        self.trajectory_pub = self.create_publisher(JointTrajectory,
+                                                    self.params["trajectory_topic"], 10)
         self.gripper_pub = self.create_publisher(Float64, "/gripper_command", 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_service(Trigger, "~/reset_memory", self._on_reset)
@@ -95,6 +110,10 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {err}")
             return TransitionCallbackReturn.FAILURE
         self.policy = policy
+        if self.params["output"] == "joint_trajectory" and self.kinematics is None:
+            from df_policy.sim.kinematics import ArmKinematics
+
+            self.kinematics = ArmKinematics()
         self.get_logger().info(f"loaded {self.params['checkpoint']} (cameras "
                                f"{list(policy.cameras)}, chunk {policy.chunk})")
         return TransitionCallbackReturn.SUCCESS
@@ -143,6 +162,18 @@ class PolicyNode(LifecycleNode):
         else:
             self.get_logger().error("ignored a non-finite /ee_pose", throttle_duration_sec=2.0)
 
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            joints = joint_positions(msg, ARM_JOINTS)
+        except ValueError as err:
+            self.get_logger().error(f"/joint_states: {err}", throttle_duration_sec=2.0)
+            return
+        if np.all(np.isfinite(joints)):
+            self.joints = joints
+        else:
+            self.get_logger().error("ignored a non-finite /joint_states",
+                                    throttle_duration_sec=2.0)
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if self.policy is not None:
             self.policy.reset()
@@ -190,19 +221,40 @@ class PolicyNode(LifecycleNode):
         self._diagnostics(health)
 
     def _send(self, action: np.ndarray) -> None:
+        if self.params["output"] == "joint_trajectory":
+            if self.joints is None:
+                self.get_logger().error("no /joint_states yet: cannot command joints",
+                                        throttle_duration_sec=2.0)
+                return
+            self._publish_joints(self.kinematics.joint_targets(action[:7], self.joints))
+        else:
+            self.target_pub.publish(pose_to_msg(action[:7], self.get_clock().now().to_msg()))
         self.last_command = action
-        self.target_pub.publish(pose_to_msg(action[:7], self.get_clock().now().to_msg()))
         self.gripper_pub.publish(Float64(data=float(action[7])))
 
     def _hold(self) -> None:
-        """Command the current pose (a hold, not silence)."""
-        pose = self.ee_pose if self.ee_pose is not None else (
-            self.last_command[:7] if self.last_command is not None else None)
-        if pose is None:
-            return
+        """Command where the arm is (a hold, not silence)."""
         grip = self.last_command[7] if self.last_command is not None else 0.0
-        self.target_pub.publish(pose_to_msg(pose, self.get_clock().now().to_msg()))
+        if self.params["output"] == "joint_trajectory":
+            if self.joints is None:
+                return
+            self._publish_joints(self.joints)
+        else:
+            pose = self.ee_pose if self.ee_pose is not None else (
+                self.last_command[:7] if self.last_command is not None else None)
+            if pose is None:
+                return
+            self.target_pub.publish(pose_to_msg(pose, self.get_clock().now().to_msg()))
         self.gripper_pub.publish(Float64(data=float(grip)))
+
+    def _publish_joints(self, positions: np.ndarray) -> None:
+        """One trajectory point, reached one control period from now."""
+        period_ns = int(1e9 / self.params["control_hz"])
+        point = JointTrajectoryPoint(positions=[float(q) for q in positions])
+        point.time_from_start.sec, point.time_from_start.nanosec = divmod(period_ns, 10**9)
+        msg = JointTrajectory(joint_names=list(ARM_JOINTS), points=[point])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.trajectory_pub.publish(msg)
 
     def _diagnostics(self, health: dict) -> None:
         values = {f"{cam}/age_s": "none" if h.age_s is None else f"{h.age_s:.3f}"

@@ -3,8 +3,11 @@
 Publishes (every control period): ``/<camera>/image_raw`` (sensor_msgs/Image rgb8, stamped),
 ``/joint_states``, ``/ee_pose`` (geometry_msgs/PoseStamped) and ``/episode_status``
 (std_msgs/String, JSON: seed, step, stage, success). Executes the latest ``/ee_target``
-(PoseStamped) and ``/gripper_command`` (std_msgs/Float64, 1 = close); holds the current pose
-until a target arrives. ``/sim/reset`` (std_srvs/Trigger) starts a new episode with the next
+(PoseStamped) or ``/arm_controller/joint_trajectory`` (JointTrajectory: the last point's arm
+joint positions), whichever came last, and ``/gripper_command`` (std_msgs/Float64, 1 = close);
+holds the current pose until a command arrives. With ``publish_clock`` it publishes ``/clock``
+(simulated time, one control period per step) and stamps everything with it, for nodes run
+with ``use_sim_time``. ``/sim/reset`` (std_srvs/Trigger) starts a new episode with the next
 seed. Fault injection (``drop_rate``, ``freeze_s``, ``noise_sigma``) perturbs the published
 camera frames, to show the policy's robustness live.
 """
@@ -19,11 +22,14 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
-from df_policy.data.messages import ARM_JOINTS, FINGER_JOINTS
+from df_policy.data.messages import ARM_JOINTS, FINGER_JOINTS, positions_by_name
 from df_policy.keys import EE_POSE, GRIPPER, JOINT_POS
 from df_policy.ros.image_conversion import rgb_to_image
 from df_policy.ros.params import declare_parameters, pose_to_msg
@@ -38,6 +44,7 @@ PARAMETERS = {
     "drop_rate": (0.0, "probability that a camera frame is not published"),
     "freeze_s": (0.0, "seconds the front camera repeats one frame, once per episode"),
     "noise_sigma": (0.0, "Gaussian pixel noise added to the camera frames (0..255 units)"),
+    "publish_clock": (False, "publish /clock (simulated time) and stamp messages with it"),
 }
 """Parameter name -> (default, description); config/arm.yaml sets the same names."""
 
@@ -64,6 +71,11 @@ class SimNode(Node):
         self.status_pub = self.create_publisher(String, "/episode_status", 10)
         self.create_subscription(PoseStamped, "/ee_target", self._on_target, 10)
         self.create_subscription(Float64, "/gripper_command", self._on_gripper, 10)
+        self.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
+                                 self._on_trajectory, 10)
+        self.clock_pub = (self.create_publisher(Clock, "/clock", 10)
+                          if self.params["publish_clock"] else None)
+        self.sim_time_ns = 0
         self.create_service(Trigger, "/sim/reset", self._on_reset)
         self._start_episode()
         self.create_timer(1.0 / self.sim_config.control_hz, self._tick)
@@ -71,6 +83,7 @@ class SimNode(Node):
     def _start_episode(self) -> None:
         self.obs, self.info = self.env.reset(seed=self.seed)
         self.target = np.concatenate([self.obs[EE_POSE], [0.0]])
+        self.joint_target: np.ndarray | None = None  # set by a JointTrajectory, else pose
         self.steps = 0
         rng = np.random.default_rng(self.seed)
         p = self.params
@@ -92,6 +105,20 @@ class SimNode(Node):
             self.get_logger().error("ignored a non-finite /ee_target")
             return
         self.target[:7] = target
+        self.joint_target = None
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        try:
+            if not msg.points:
+                raise ValueError("no points")
+            joints = positions_by_name(msg.joint_names, msg.points[-1].positions, ARM_JOINTS)
+        except ValueError as err:
+            self.get_logger().error(f"ignored a JointTrajectory: {err}")
+            return
+        if not np.all(np.isfinite(joints)):
+            self.get_logger().error("ignored a non-finite JointTrajectory")
+            return
+        self.joint_target = joints
 
     def _on_gripper(self, msg: Float64) -> None:
         if not np.isfinite(msg.data):
@@ -109,12 +136,25 @@ class SimNode(Node):
 
     def _tick(self) -> None:
         if self.steps < self.sim_config.max_steps and not self.info["is_success"]:
-            self.obs, _, _, _, self.info = self.env.step(self.target.astype(np.float32))
+            if self.joint_target is not None:
+                result = self.env.step_joints(self.joint_target, self.target[7])
+            else:
+                result = self.env.step(self.target.astype(np.float32))
+            self.obs, _, _, _, self.info = result
             self.steps += 1
         self._publish()
 
+    def _stamp(self) -> object:
+        """Now: simulated time (advancing one control period a tick) with publish_clock."""
+        if self.clock_pub is None:
+            return self.get_clock().now().to_msg()
+        self.sim_time_ns += int(1e9 / self.sim_config.control_hz)
+        stamp = Time(nanoseconds=self.sim_time_ns).to_msg()
+        self.clock_pub.publish(Clock(clock=stamp))
+        return stamp
+
     def _publish(self) -> None:
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
         for cam, publisher in self.image_pubs.items():
             frame = self.obs[cam]
             for fault in self.faults[cam]:

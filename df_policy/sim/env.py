@@ -122,8 +122,27 @@ class FruitSwapEnv(gym.Env):
         quat = action[3:7]
         norm = np.linalg.norm(quat)
         quat = self.down_quat if norm < 1e-6 else quat / norm
-        grip = float(np.clip(action[7], 0.0, 1.0))
-        self.data.ctrl[self._arm_act] = self.ik.solve(self.data.qpos, pos, quat)
+        return self._advance(self.ik.solve(self.data.qpos, pos, quat), action[7])
+
+    def step_joints(
+        self, joint_targets: np.ndarray, grip: float
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Track arm joint targets (7,) and a gripper command for one control step (the way a
+        joint trajectory controller is driven)."""
+        joint_targets = np.asarray(joint_targets, dtype=np.float64)
+        if joint_targets.shape != (7,) or not np.all(np.isfinite(joint_targets)):
+            raise ValueError(f"joint targets must be 7 finite values, got {joint_targets}")
+        if not np.isfinite(grip):
+            raise ValueError(f"gripper command must be finite, got {grip}")
+        return self._advance(joint_targets, grip)
+
+    def _advance(
+        self, arm_targets: np.ndarray, grip: float
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Servo the arm to ``arm_targets`` and the fingers to ``grip`` for one control step."""
+        lower, upper = self.ik.lower, self.ik.upper
+        grip = float(np.clip(grip, 0.0, 1.0))
+        self.data.ctrl[self._arm_act] = np.clip(arm_targets, lower, upper)
         opening = FINGER_OPEN * (1.0 - grip)
         self.data.ctrl[self._finger_act] = [opening, -opening]
         self._last_grip = grip

@@ -111,3 +111,44 @@ def test_sigint_stops_both_nodes(tmp_path, params_file, ros_node):
         codes = {name: stop_group(p) for name, p in list(processes.items())}
         processes.clear()
     assert all(code in (0, -signal.SIGINT, 130) for code in codes.values()), codes
+
+
+def test_joint_trajectory_output_drives_the_arm(tmp_path, params_file, ros_node):
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    from df_policy.data.messages import ARM_JOINTS, joint_positions
+
+    seen = watch(ros_node)
+    trajectories, joints, clock = [], [], []
+    ros_node.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
+                                 trajectories.append, 10)
+    ros_node.create_subscription(JointState, "/joint_states",
+                                 lambda m: joints.append(joint_positions(m, ARM_JOINTS)), 10)
+    ros_node.create_subscription(Clock, "/clock", clock.append, 10)
+    bad_joints = ros_node.create_publisher(JointState, "/joint_states", 10)
+    extra = {"policy_node": ["-p", "output:=joint_trajectory", "-p", "use_sim_time:=true"],
+             "sim_node": ["-p", "publish_clock:=true"]}
+    with node_processes(params_file, extra, tmp_path / "logs") as processes:
+        assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
+        assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
+        assert spin_until(ros_node, lambda: len(trajectories) >= 15, 60), "trajectories flow"
+        assert seen["diag"][-1].message == "running", "fresh frames on the simulated clock"
+        bad_joints.publish(JointState(name=list(ARM_JOINTS), position=[float("nan")] * 7))
+        spin_until(ros_node, lambda: False, 0.5)
+        assert processes["policy_node"].poll() is None, "NaN joint states do not kill it"
+    assert not seen["targets"], "joint_trajectory output publishes no /ee_target"
+    for msg in trajectories:
+        assert list(msg.joint_names) == list(ARM_JOINTS) and len(msg.points) == 1
+        assert np.all(np.isfinite(msg.points[0].positions))
+        assert msg.points[0].time_from_start.nanosec == 100_000_000
+    commanded = np.array(trajectories[-5].points[0].positions)
+    assert np.abs(joints[-1] - commanded).max() < 0.15, "the simulated arm follows the joints"
+    times = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clock]
+    assert times[0] < 1e4, "simulated time, not wall time"
+    np.testing.assert_allclose(np.diff(times), 0.1, atol=1e-6)
+    stamp = seen["images"][-1].header.stamp
+    assert any(abs(stamp.sec + stamp.nanosec * 1e-9 - t) < 1e-9 for t in times), \
+        "images are stamped with simulated time"
+    assert "non-finite /joint_states" in (tmp_path / "logs" / "policy_node.log").read_text()
