@@ -145,7 +145,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
     severities = tuple(args.severity) if args.severity else None
     report = evaluate(args.checkpoint, args.suite, args.episodes, args.workers, runtime, sim,
-                      args.out, severities, progress=not args.quiet)
+                      args.out, severities, progress=not args.quiet, videos=args.videos)
     for cell in report["cells"]:
         low, high = cell["wilson95"]
         print(f"{report['suite']} severity {cell['severity']:g}: success "
@@ -257,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", choices=["memoryless", "noise_unaware"],
                    help="run a baseline variant of the same checkpoint")
     p.add_argument("--out", type=Path, required=True, help="folder for results.json and plots")
+    p.add_argument("--videos", type=int, default=2,
+                   help="episodes per severity written as camera-vs-forecast mp4s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--sim", dest="sim_overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override one simulator config key (repeatable)")

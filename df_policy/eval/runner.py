@@ -43,6 +43,9 @@ class EvalJob:
     severity: float
     runtime: RuntimeConfig
     sim: SimConfig
+    video_dir: str = ""
+    video_seeds: tuple[int, ...] = ()
+    """Seeds whose episodes are written as forecast videos into ``video_dir``."""
 
 
 def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: int,
@@ -110,14 +113,26 @@ def _init_worker(job: EvalJob) -> None:
 
 
 def _worker_episode(job: EvalJob, seed: int) -> dict[str, Any]:
-    return run_episode(_worker_policy, job.sim, job.suite, job.severity, seed)
+    record = seed in job.video_seeds
+    outcome = run_episode(_worker_policy, job.sim, job.suite, job.severity, seed, record)
+    if record:
+        from df_policy.eval.video import save_episode_video
+
+        policy = _worker_policy
+        fps = 2 * job.sim.control_hz / policy.chunk  # twice real time
+        outcome["video"] = save_episode_video(Path(job.video_dir), outcome, job.suite,
+                                              job.severity, job.sim.cameras, policy.image_size,
+                                              policy.top, fps)
+    return outcome
 
 
 def evaluate(checkpoint: str | Path, suite: str, episodes: int, workers: int,
              runtime: RuntimeConfig, sim: SimConfig, out: str | Path,
              severities: tuple[float, ...] | None = None, first_seed: int = EVAL_SEED_OFFSET,
-             progress: bool = True) -> dict[str, Any]:
-    """Run ``episodes`` per severity of ``suite``; writes ``<out>/results.json`` and a plot."""
+             progress: bool = True, videos: int = 0) -> dict[str, Any]:
+    """Run ``episodes`` per severity of ``suite``; writes ``<out>/results.json``, a plot, and
+    for the first ``videos`` episodes of each severity ``<out>/videos/*.mp4`` (camera beside
+    forecast, with levels)."""
     if suite not in SUITES:
         from df_policy.errors import ConfigError
 
@@ -131,8 +146,9 @@ def evaluate(checkpoint: str | Path, suite: str, episodes: int, workers: int,
     bar = tqdm(total=episodes * len(severities), disable=not progress, unit="episode",
                desc=f"eval {suite}")
     for severity in severities:
-        job = EvalJob(str(checkpoint), suite, severity, runtime, sim)
         seeds = [first_seed + i for i in range(episodes)]
+        job = EvalJob(str(checkpoint), suite, severity, runtime, sim, str(out / "videos"),
+                      tuple(seeds[:videos]))
         with futures.ProcessPoolExecutor(workers, context, _init_worker, (job,)) as pool:
             outcomes = []
             for outcome in pool.map(_worker_episode, [job] * episodes, seeds):

@@ -35,3 +35,27 @@ def test_closed_loop_episode_reports_outcome_and_levels():
     assert result["steps"] == 12 and result["success"] is False
     assert result["mean_levels"]["wrist"] == 999 and result["mean_levels"]["front"] < 999
     assert result["policy_ms_median"] > 0
+
+
+def test_evaluate_writes_results_plot_and_forecast_videos(tmp_path, tiny_checkpoint):
+    import json
+
+    import imageio.v2 as imageio
+
+    from df_policy.eval.runner import evaluate
+    from df_policy.policy.config import RuntimeConfig
+
+    sim = SimConfig(image_size=16, max_steps=12)
+    report = evaluate(tiny_checkpoint, "wrist_dead", episodes=2, workers=1,
+                      runtime=RuntimeConfig(), sim=sim, out=tmp_path, progress=False, videos=1)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["cells"][0]["episodes"] == 2 == report["cells"][0]["episodes"]
+    assert (tmp_path / "wrist_dead.png").is_file()
+    outcomes = saved["cells"][0]["outcomes"]
+    assert outcomes[0]["video"] == "wrist_dead_1_seed1000000.mp4" and "video" not in outcomes[1]
+    frames = imageio.mimread(tmp_path / "videos" / outcomes[0]["video"])
+    assert len(frames) == 3, "one frame per policy step (12 steps / chunk 4)"
+    height, width, _ = frames[0].shape
+    assert width == 2 * 16 * 4 and height == 2 * (16 * 4 + 12)
+    wrist_bar = frames[0][-6, :, 0].astype(int)
+    assert wrist_bar[-10:].mean() > 150, "dead wrist camera: level bar full (top level)"
