@@ -1,7 +1,8 @@
 """The robustness table of docs/results.md: closed-loop success per policy variant and fault.
 
-    MUJOCO_GL=egl python benchmarks/robustness_table.py [--checkpoint data/checkpoints/df_fruit_swap]
-        [--episodes 100] [--workers 2] [--only df,noise_unaware,memoryless] [--out results/table]
+    MUJOCO_GL=egl python benchmarks/robustness_table.py
+        [--checkpoint data/checkpoints/df_fruit_swap] [--episodes 100] [--workers 2]
+        [--only df,noise_unaware,memoryless,dp] [--out results/table]
 
 Each cell runs ``df-policy eval``'s :func:`~df_policy.eval.runner.evaluate` on held-out seeds
 (the same seeds for every cell) and keeps its ``results.json`` under ``--out``. Prints a
