@@ -126,7 +126,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if out is None:
         raise ConfigError("give --out RUN_DIR (or --resume RUN_DIR)")
     result = train(args.data, model_cfg, train_cfg, out, resume=args.resume is not None,
-                   progress=not args.quiet)
+                   progress=not args.quiet, kind=args.policy)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -238,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run folder")
     p.add_argument("--steps", type=int, help="total optimiser steps (overrides train.steps)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides train.device")
+    p.add_argument("--policy", choices=["df", "dp"], default="df",
+                   help="df: Diffusion Forcing (default); dp: the DP-style baseline")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--config", type=Path, default=data_dir("config") / "model_cpu.yaml",
                    help="YAML with model: and train: sections (default: config/model_cpu.yaml)")

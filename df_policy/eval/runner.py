@@ -106,10 +106,10 @@ def _init_worker(job: EvalJob) -> None:
     global _worker_policy
     import torch
 
-    from df_policy.policy.runtime import DFPolicy
+    from df_policy.policy.runtime import load_policy
 
     torch.set_num_threads(1)
-    _worker_policy = DFPolicy.from_checkpoint(job.checkpoint, device="cpu", config=job.runtime)
+    _worker_policy = load_policy(job.checkpoint, device="cpu", config=job.runtime)
 
 
 def _worker_episode(job: EvalJob, seed: int) -> dict[str, Any]:

@@ -18,14 +18,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from df_policy.errors import CheckpointError
 from df_policy.images import resize_images
+from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY
-from df_policy.model.tokens import images_to_tensor, tensor_to_images
+from df_policy.model.tokens import ActionNormalizer, images_to_tensor, tensor_to_images
 from df_policy.policy.calibration import load_calibration
 from df_policy.policy.camera_health import CameraHealth
 from df_policy.policy.config import RuntimeConfig
@@ -77,6 +79,8 @@ class DFPolicy:
     ) -> DFPolicy:
         """Load a run or checkpoint folder (EMA weights, normaliser, calibration if any)."""
         loaded = load_checkpoint(path, pick_device(device))
+        if loaded.kind != "df":
+            raise CheckpointError(f"{path} holds a {loaded.kind!r} policy; use load_policy()")
         return cls(loaded, config, seed, load_calibration(loaded.path))
 
     # ----------------------------------------------------------------------------------------
@@ -149,11 +153,7 @@ class DFPolicy:
         prediction = self.model.predict_next(self.z, self.generator, steps)
         predicted = time.perf_counter()
 
-        raw = self.loaded.normalizer.denormalize(prediction[ACTION_KEY].view(cfg.chunk, -1))
-        actions = raw.float().cpu().numpy()
-        quat = actions[:, 3:7]
-        actions[:, 3:7] = quat / np.maximum(np.linalg.norm(quat, axis=1, keepdims=True), 1e-6)
-        actions[:, 7] = np.clip(actions[:, 7], 0.0, 1.0)
+        actions = postprocess_actions(self.loaded.normalizer, prediction[ACTION_KEY], cfg)
         self.executed = actions
         self.forecast = {cam: prediction[cam].cpu() for cam in cfg.cameras}
         return PolicyOutput(
@@ -192,7 +192,30 @@ class DFPolicy:
         return (error - stats["mean"]) / stats["std"]
 
 
-def check_policy_matches(policy: DFPolicy, cameras: tuple[str, ...], chunk: int | None) -> None:
+def postprocess_actions(normalizer: ActionNormalizer, action: torch.Tensor,
+                        config: ModelConfig) -> np.ndarray:
+    """A sampled, normalised chunk (1, A) -> (chunk, 8) float32 targets: denormalised, unit
+    quaternions, gripper in [0, 1]."""
+    actions = normalizer.denormalize(action.view(config.chunk, -1)).float().cpu().numpy()
+    quat = actions[:, 3:7]
+    actions[:, 3:7] = quat / np.maximum(np.linalg.norm(quat, axis=1, keepdims=True), 1e-6)
+    actions[:, 7] = np.clip(actions[:, 7], 0.0, 1.0)
+    return actions
+
+
+def load_policy(path: str | Path, device: str = "auto", seed: int = 0,
+                config: RuntimeConfig | None = None) -> Any:
+    """The controller for a checkpoint: a :class:`DFPolicy`, or a ``DPPolicy`` when the
+    checkpoint is the DP-style baseline (which ignores ``config``)."""
+    loaded = load_checkpoint(path, pick_device(device))
+    if loaded.kind == "dp":
+        from df_policy.policy.dp_policy import DPPolicy
+
+        return DPPolicy(loaded, seed)
+    return DFPolicy(loaded, config, seed, load_calibration(loaded.path))
+
+
+def check_policy_matches(policy: Any, cameras: tuple[str, ...], chunk: int | None) -> None:
     """Raise CheckpointError when a checkpoint does not fit what the caller was configured for."""
     if tuple(cameras) != policy.cameras:
         raise CheckpointError(f"checkpoint cameras {list(policy.cameras)} != configured "

@@ -100,11 +100,11 @@ class PolicyNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load and check the checkpoint."""
         from df_policy.errors import DfPolicyError
-        from df_policy.policy.runtime import DFPolicy, check_policy_matches
+        from df_policy.policy.runtime import check_policy_matches, load_policy
 
         try:
-            policy = DFPolicy.from_checkpoint(self.params["checkpoint"], self.params["device"],
-                                              self.params["seed"])
+            policy = load_policy(self.params["checkpoint"], self.params["device"],
+                                 self.params["seed"])
             check_policy_matches(policy, tuple(self.params["cameras"]), None)
         except (DfPolicyError, FileNotFoundError) as err:
             self.get_logger().error(f"configure failed: {err}")

@@ -31,23 +31,38 @@ from df_policy.config import from_dict, save_resolved
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
+from df_policy.model.dp_model import DiffusionPolicyModel
 from df_policy.model.tokens import ActionNormalizer
 
 LATEST = "LATEST"
 KEEP = 2
 """Checkpoint folders kept in a run (the newest ones)."""
+MODEL_KINDS: dict[str, type[torch.nn.Module]] = {
+    "df": DiffusionForcingModel, "dp": DiffusionPolicyModel}
+"""``policy.kind`` of config.yaml -> model class (the DF model, or the DP-style baseline)."""
 
 
 @dataclasses.dataclass
 class LoadedCheckpoint:
     """A model ready for inference, with what it needs to be used correctly."""
 
-    model: DiffusionForcingModel
+    model: torch.nn.Module
+    """A DiffusionForcingModel, or a DiffusionPolicyModel when ``kind`` is ``dp``."""
     normalizer: ActionNormalizer
     config: ModelConfig
     sections: dict[str, Any]
     """Every section of config.yaml (model, train, data, ...) as plain data."""
     path: Path
+
+    @property
+    def kind(self) -> str:
+        """``df`` or ``dp`` (the ``policy.kind`` of config.yaml)."""
+        return policy_kind(self.sections)
+
+
+def policy_kind(sections: dict[str, Any]) -> str:
+    """The policy kind a checkpoint's config sections name (``df`` when unnamed)."""
+    return str((sections.get("policy") or {}).get("kind", "df"))
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -143,7 +158,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     folder = checkpoint_dir(path)
     sections = read_sections(folder)
     config = model_config_of(sections, folder)
-    model = DiffusionForcingModel(config)
+    kind = policy_kind(sections)
+    if kind not in MODEL_KINDS:
+        raise CheckpointError(f"{folder}: unknown policy kind {kind!r} "
+                              f"(known: {', '.join(MODEL_KINDS)})")
+    model = MODEL_KINDS[kind](config)
     weights = folder / "ema.safetensors"
     load_weights(model, weights if weights.is_file() else folder / "model.safetensors")
     normalizer = ActionNormalizer(config.action_dim)

@@ -21,9 +21,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from df_policy.config import to_dict
-from df_policy.errors import CheckpointError, DataError
+from df_policy.errors import CheckpointError, ConfigError, DataError
 from df_policy.model.config import ModelConfig
-from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.train import checkpoint as ckpt
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
@@ -72,8 +71,12 @@ def train(
     out: str | Path,
     resume: bool = False,
     progress: bool = True,
+    kind: str = "df",
 ) -> dict[str, Any]:
-    """Train into run folder ``out`` (or continue it with ``resume``); returns final figures."""
+    """Train into run folder ``out`` (or continue it with ``resume``); returns final figures.
+
+    ``kind`` is ``df`` (the Diffusion Forcing model) or ``dp`` (the DP-style baseline).
+    """
     out = Path(out)
     rank, world = _distributed()
     torch.set_num_threads(train_cfg.num_threads)
@@ -81,12 +84,15 @@ def train(
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
     dataset = EpisodeDataset(data, model_cfg)
-    sections = {"model": to_dict(model_cfg), "train": to_dict(train_cfg),
+    if kind not in ckpt.MODEL_KINDS:
+        raise ConfigError(f"unknown policy kind {kind!r} (known: {', '.join(ckpt.MODEL_KINDS)})")
+    sections = {"policy": {"kind": kind}, "model": to_dict(model_cfg),
+                "train": to_dict(train_cfg),
                 "data": {"store": str(data), "episodes": len(dataset)}}
 
     # -- model, EMA, optimiser, RNG (fresh or resumed) ---------------------------------------
     torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank and run
-    model = DiffusionForcingModel(model_cfg)
+    model = ckpt.MODEL_KINDS[kind](model_cfg)
     normalizer = dataset.fit_normalizer()
     generator = torch.Generator().manual_seed(train_cfg.seed + rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas,
@@ -176,6 +182,9 @@ def _resume(
     """Restore a run's last checkpoint into the given objects; returns its step."""
     folder = ckpt.checkpoint_dir(out)
     saved = ckpt.read_sections(folder)
+    if ckpt.policy_kind(saved) != ckpt.policy_kind(sections):
+        raise CheckpointError(f"cannot resume {out}: it trains a {ckpt.policy_kind(saved)!r} "
+                              f"policy, not {ckpt.policy_kind(sections)!r}")
     changed = ckpt.diff_configs(saved["model"], sections["model"])
     if changed:
         raise CheckpointError(f"cannot resume {out}: model config differs ({'; '.join(changed)})")

@@ -1,0 +1,82 @@
+"""The DP-style baseline as a controller, with the interface of :class:`DFPolicy`.
+
+Each step encodes the 2-frame window (the frames given at the previous step and now) and
+DDIM-samples the next action chunk. It keeps no memory beyond the previous frames, ignores
+camera health (a missing frame is a black frame, as a plain Diffusion Policy would get), and
+forecasts nothing (its ``forecast`` is the current frame, so ``surprise`` is empty).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from df_policy.images import resize_images
+from df_policy.model.tokens import images_to_tensor
+from df_policy.policy.camera_health import CameraHealth
+from df_policy.policy.runtime import PolicyOutput, postprocess_actions
+from df_policy.train.checkpoint import LoadedCheckpoint
+
+
+class DPPolicy:
+    """A trained DP-style baseline as a controller. Not thread-safe."""
+
+    def __init__(self, loaded: LoadedCheckpoint, seed: int = 0) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.model_config = loaded.config
+        self.seed = seed
+        self.top = self.model_config.num_levels - 1
+        self.reset()
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """Cameras the model reads, in order."""
+        return self.model_config.cameras
+
+    @property
+    def chunk(self) -> int:
+        """Actions per step."""
+        return self.model_config.chunk
+
+    @property
+    def image_size(self) -> int:
+        """Side of the images inside the model."""
+        return self.model_config.image_size
+
+    def reset(self) -> None:
+        """Start a new episode: forget the previous frames; same seed as before."""
+        self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        self.previous: dict[str, torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def step(self, images: dict[str, np.ndarray | None],
+             health: dict[str, CameraHealth] | None = None,
+             executed: np.ndarray | None = None) -> PolicyOutput:
+        """The next action chunk from the newest frames (``health``/``executed`` unused)."""
+        started = time.perf_counter()
+        size = self.image_size
+        device = next(self.model.parameters()).device
+        current, frames = {}, {}
+        for cam in self.cameras:
+            frame = images.get(cam)
+            frames[cam] = (np.zeros((size, size, 3), np.uint8) if frame is None
+                           else resize_images(frame, size))
+            current[cam] = images_to_tensor(frames[cam])[None].to(device)
+        previous = self.previous or current
+        prepared = time.perf_counter()
+        features = self.model.observe(previous, current)
+        action = self.model.sample(features, self.generator)
+        self.previous = current
+        actions = postprocess_actions(self.loaded.normalizer, action, self.model_config)
+        done = time.perf_counter()
+        return PolicyOutput(
+            actions=actions,
+            levels={cam: 0 if images.get(cam) is not None else self.top for cam in self.cameras},
+            surprise={},
+            forecast=frames,
+            timings_ms={"prepare": 1000 * (prepared - started),
+                        "predict": 1000 * (done - prepared), "total": 1000 * (done - started)},
+        )
