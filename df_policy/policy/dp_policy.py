@@ -16,11 +16,11 @@ import torch
 from df_policy.images import resize_images
 from df_policy.model.tokens import images_to_tensor
 from df_policy.policy.camera_health import CameraHealth
-from df_policy.policy.runtime import PolicyOutput, postprocess_actions
+from df_policy.policy.runtime import CheckpointPolicy, PolicyOutput, postprocess_actions
 from df_policy.train.checkpoint import LoadedCheckpoint
 
 
-class DPPolicy:
+class DPPolicy(CheckpointPolicy):
     """A trained DP-style baseline as a controller. Not thread-safe."""
 
     def __init__(self, loaded: LoadedCheckpoint, seed: int = 0) -> None:
@@ -30,21 +30,6 @@ class DPPolicy:
         self.seed = seed
         self.top = self.model_config.num_levels - 1
         self.reset()
-
-    @property
-    def cameras(self) -> tuple[str, ...]:
-        """Cameras the model reads, in order."""
-        return self.model_config.cameras
-
-    @property
-    def chunk(self) -> int:
-        """Actions per step."""
-        return self.model_config.chunk
-
-    @property
-    def image_size(self) -> int:
-        """Side of the images inside the model."""
-        return self.model_config.image_size
 
     def reset(self) -> None:
         """Start a new episode: forget the previous frames; same seed as before."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -52,7 +51,28 @@ class PolicyOutput:
     """Wall time of each stage: prepare, absorb, predict, total."""
 
 
-class DFPolicy:
+class CheckpointPolicy:
+    """What every controller made from a checkpoint tells its callers."""
+
+    model_config: ModelConfig
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """Cameras the model reads, in order."""
+        return self.model_config.cameras
+
+    @property
+    def chunk(self) -> int:
+        """Actions per step."""
+        return self.model_config.chunk
+
+    @property
+    def image_size(self) -> int:
+        """Side of the images inside the model."""
+        return self.model_config.image_size
+
+
+class DFPolicy(CheckpointPolicy):
     """A trained DF model as a controller. Not thread-safe; one instance per robot."""
 
     def __init__(
@@ -83,22 +103,6 @@ class DFPolicy:
             raise CheckpointError(f"{path} holds a {loaded.kind!r} policy; use load_policy()")
         return cls(loaded, config, seed, load_calibration(loaded.path))
 
-    # ----------------------------------------------------------------------------------------
-
-    @property
-    def cameras(self) -> tuple[str, ...]:
-        """Cameras the model reads, in order."""
-        return self.model_config.cameras
-
-    @property
-    def chunk(self) -> int:
-        """Actions per step."""
-        return self.model_config.chunk
-
-    @property
-    def image_size(self) -> int:
-        """Side of the images inside the model."""
-        return self.model_config.image_size
 
     def reset(self) -> None:
         """Start a new episode: memory back to the learned z0, same seed as before."""
@@ -204,7 +208,7 @@ def postprocess_actions(normalizer: ActionNormalizer, action: torch.Tensor,
 
 
 def load_policy(path: str | Path, device: str = "auto", seed: int = 0,
-                config: RuntimeConfig | None = None) -> Any:
+                config: RuntimeConfig | None = None) -> CheckpointPolicy:
     """The controller for a checkpoint: a :class:`DFPolicy`, or a ``DPPolicy`` when the
     checkpoint is the DP-style baseline (which ignores ``config``)."""
     loaded = load_checkpoint(path, pick_device(device))
@@ -215,7 +219,8 @@ def load_policy(path: str | Path, device: str = "auto", seed: int = 0,
     return DFPolicy(loaded, config, seed, load_calibration(loaded.path))
 
 
-def check_policy_matches(policy: Any, cameras: tuple[str, ...], chunk: int | None) -> None:
+def check_policy_matches(policy: CheckpointPolicy, cameras: tuple[str, ...],
+                         chunk: int | None) -> None:
     """Raise CheckpointError when a checkpoint does not fit what the caller was configured for."""
     if tuple(cameras) != policy.cameras:
         raise CheckpointError(f"checkpoint cameras {list(policy.cameras)} != configured "
