@@ -14,6 +14,7 @@ from std_msgs.msg import Float64
 
 from df_policy.data.messages import msg_to_pose
 from df_policy.ros.graph import node_processes, stop_group
+from df_policy.ros.image_conversion import rgb_to_image
 from df_policy.ros.params import pose_to_msg
 
 from .conftest import spin_until
@@ -152,3 +153,50 @@ def test_joint_trajectory_output_drives_the_arm(tmp_path, params_file, ros_node)
     assert any(abs(stamp.sec + stamp.nanosec * 1e-9 - t) < 1e-9 for t in times), \
         "images are stamped with simulated time"
     assert "non-finite /joint_states" in (tmp_path / "logs" / "policy_node.log").read_text()
+
+
+def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ros_node):
+    """This process is the robot's cameras: stop them -> hold within 2 periods of stale_s;
+    start them again -> control resumes; deactivate -> hold; cleanup frees the model."""
+    seen = watch(ros_node)
+    cameras = {cam: ros_node.create_publisher(Image, f"/{cam}/image_raw",
+                                              qos_profile_sensor_data)
+               for cam in ("front", "wrist")}
+    pose_pub = ros_node.create_publisher(PoseStamped, "/ee_pose", 10)
+    pose = np.array([0.0, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0])
+    rng = np.random.default_rng(0)
+    streaming = {"on": True}
+
+    def publish_frames():
+        stamp = ros_node.get_clock().now().to_msg()
+        pose_pub.publish(pose_to_msg(pose, stamp))
+        if streaming["on"]:
+            for publisher in cameras.values():
+                msg = rgb_to_image(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+                msg.header.stamp = stamp
+                publisher.publish(msg)
+
+    ros_node.create_timer(0.1, publish_frames)
+    with node_processes(params_file, {}, tmp_path / "logs", names=("policy_node",)) as processes:
+        assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
+        assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
+        assert spin_until(ros_node, lambda: seen["diag"] and seen["diag"][-1].message
+                          == "running", 30)
+        streaming["on"] = False
+        stopped = ros_node.get_clock().now()
+        assert spin_until(ros_node, lambda: seen["diag"][-1].message == "all cameras stale", 5)
+        held_after = (ros_node.get_clock().now() - stopped).nanoseconds * 1e-9
+        assert held_after <= 0.25 + 2 * 0.1 + 0.1, held_after
+        seen["targets"].clear()
+        spin_until(ros_node, lambda: False, 0.3)
+        assert seen["targets"], "a hold is published, not silence"
+        np.testing.assert_allclose(seen["targets"][-1], pose, atol=1e-6)
+        streaming["on"] = True
+        assert spin_until(ros_node, lambda: seen["diag"][-1].message == "running", 5), \
+            "control resumes when frames return"
+        seen["targets"].clear()
+        assert transition(ros_node, Transition.TRANSITION_DEACTIVATE)
+        assert spin_until(ros_node, lambda: seen["targets"], 5)
+        np.testing.assert_allclose(seen["targets"][-1], pose, atol=1e-6)
+        assert transition(ros_node, Transition.TRANSITION_CLEANUP)
+        assert processes["policy_node"].poll() is None
