@@ -214,6 +214,7 @@ class DiffusionForcingModel(nn.Module):
         whole_token_prob: float = 0.25,
         first_clean_prob: float = 0.5,
         policy_query_prob: float = 0.5,
+        action_weight: float = 1.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """x0-prediction MSE over whole episodes, masked.
 
@@ -229,6 +230,8 @@ class DiffusionForcingModel(nn.Module):
                 which is how :meth:`predict_next` asks for the next action chunk. Without it
                 the action is nearly always learned with some view of its own outcome (the
                 next frames) and the model ignores what only the past frames show.
+            action_weight: weight of the action's MSE against each camera's (weight 1):
+                the loss is the weighted mean over modalities.
 
         Returns:
             (loss, {"loss/<modality>": value}) — masked means over valid entries.
@@ -250,10 +253,11 @@ class DiffusionForcingModel(nn.Module):
                 errors[name].append(err.flatten(1).mean(dim=1))  # (B,)
         per_modality = {}
         total = torch.zeros((), device=device)
+        weights = {name: action_weight if name == ACTION_KEY else 1.0 for name in names}
         for m, name in enumerate(names):
             err = torch.stack(errors[name], dim=1)  # (B, T)
             weight = valid[:, :, m].float()
             value = (err * weight).sum() / weight.sum().clamp(min=1.0)
             per_modality[f"loss/{name}"] = float(value.detach())
-            total = total + value
-        return total / len(names), per_modality
+            total = total + weights[name] * value
+        return total / sum(weights.values()), per_modality

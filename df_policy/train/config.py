@@ -32,6 +32,8 @@ class TrainConfig:
     policy_query_prob: float = 0.5
     """Chance per token that the cameras are held at the top level, as when the policy asks
     for its next action chunk (see ``DiffusionForcingModel.loss``)."""
+    action_weight: float = 1.0
+    """Weight of the action's loss against each camera's (the cameras weigh 1 each)."""
     seed: int = 0
     device: str = "auto"
     """cpu, cuda, or auto (cuda when available)."""
@@ -52,5 +54,6 @@ class TrainConfig:
         require(0 <= self.whole_token_prob <= 1, "whole_token_prob", "must be in [0, 1]")
         require(0 <= self.first_clean_prob <= 1, "first_clean_prob", "must be in [0, 1]")
         require(0 <= self.policy_query_prob <= 1, "policy_query_prob", "must be in [0, 1]")
+        require(self.action_weight > 0, "action_weight", "must be > 0")
         require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",
                 "and checkpoint_every must be > 0")

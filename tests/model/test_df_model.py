@@ -84,6 +84,17 @@ def test_training_levels_include_the_policy_query():
     assert first_clean[0, 3, 1] == top, "a missing frame is always at the top level"
 
 
+def test_action_weight_is_a_weighted_mean_over_modalities():
+    m = model()
+    batch = make_batch(2, 3)
+    plain, parts = m.loss(*batch, torch.Generator().manual_seed(1))
+    weighted, same_parts = m.loss(*batch, torch.Generator().manual_seed(1), action_weight=4.0)
+    assert parts == same_parts
+    expected = (parts["loss/front"] + parts["loss/wrist"] + 4 * parts["loss/action"]) / 6
+    assert abs(weighted.item() - expected) < 1e-5
+    assert abs(plain.item() - sum(parts.values()) / 3) < 1e-5
+
+
 def test_loss_backpropagates_through_the_whole_episode():
     m = model()
     tokens, token_mask, modality_mask = make_batch(1, 5)
