@@ -125,8 +125,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = args.resume or args.out
     if out is None:
         raise ConfigError("give --out RUN_DIR (or --resume RUN_DIR)")
+    hook = None
+    if args.eval_episodes:
+        from df_policy.eval.runner import checkpoint_evaluator
+        from df_policy.policy.config import RuntimeConfig
+        from df_policy.sim.config import SimConfig
+
+        hook = checkpoint_evaluator(
+            args.eval_episodes, load_section(data_dir("config") / "runtime.yaml", "runtime",
+                                             RuntimeConfig),
+            load_section(data_dir("config") / "sim.yaml", "sim", SimConfig),
+            Path(out) / "checkpoint_eval")
     result = train(args.data, model_cfg, train_cfg, out, resume=args.resume is not None,
-                   progress=not args.quiet, kind=args.policy)
+                   progress=not args.quiet, kind=args.policy, on_checkpoint=hook)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -240,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides train.device")
     p.add_argument("--policy", choices=["df", "dp"], default="df",
                    help="df: Diffusion Forcing (default); dp: the DP-style baseline")
+    p.add_argument("--eval-episodes", type=int, default=0, metavar="N",
+                   help="after each checkpoint, run N clean simulated episodes and log the "
+                        "success rate (checkpoint_eval.csv); 0 = off")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--config", type=Path, default=data_dir("config") / "model_cpu.yaml",
                    help="YAML with model: and train: sections (default: config/model_cpu.yaml)")

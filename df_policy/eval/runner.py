@@ -17,6 +17,7 @@ import multiprocessing
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,17 @@ def plot_success(report: dict[str, Any], png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
+
+
+def checkpoint_evaluator(episodes: int, runtime: RuntimeConfig, sim: SimConfig, out: Path,
+                         suite: str = "clean") -> Callable[[Path, int], dict[str, float]]:
+    """A ``train(on_checkpoint=...)`` hook: ``episodes`` closed-loop episodes of each new
+    checkpoint (one worker process), results under ``<out>/step_<N>/``."""
+
+    def run(folder: Path, step: int) -> dict[str, float]:
+        report = evaluate(folder, suite, episodes, 1, runtime, sim, out / f"step_{step:08d}",
+                          (SUITES[suite][0],), progress=False)
+        cell = report["cells"][0]
+        return {"success_rate": cell["success_rate"], "mean_stage": cell["mean_stage"]}
+
+    return run

@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,13 @@ def train(
     resume: bool = False,
     progress: bool = True,
     kind: str = "df",
+    on_checkpoint: Callable[[Path, int], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Train into run folder ``out`` (or continue it with ``resume``); returns final figures.
 
     ``kind`` is ``df`` (the Diffusion Forcing model) or ``dp`` (the DP-style baseline).
+    ``on_checkpoint(folder, step)``, if given, runs after every checkpoint (e.g. a few
+    simulated episodes); its figures are appended to ``<out>/checkpoint_eval.csv``.
     """
     out = Path(out)
     rank, world = _distributed()
@@ -158,7 +162,12 @@ def train(
         if rank == 0 and (step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps):
             state = {"step": step, "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "generator": generator.get_state()}
-            ckpt.save_checkpoint(out, step, model, ema, normalizer.cpu(), sections, state)
+            folder = ckpt.save_checkpoint(out, step, model, ema, normalizer.cpu(), sections,
+                                          state)
+            if on_checkpoint is not None:
+                figures = {"step": step, **on_checkpoint(folder, step)}
+                _append_csv(out / "checkpoint_eval.csv", figures)
+                bar.write(" ".join(f"{k}={v}" for k, v in figures.items()))
     bar.close()
     if rank == 0:
         handle.close()
@@ -195,6 +204,16 @@ def _resume(
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"])
     return int(state["step"])
+
+
+def _append_csv(file: Path, row: dict[str, Any]) -> None:
+    """Append one row to a CSV file, writing the header when the file is new."""
+    new = not file.exists()
+    with file.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def plot_losses(log_file: Path, png: Path) -> None:

@@ -59,3 +59,25 @@ def test_evaluate_writes_results_plot_and_forecast_videos(tmp_path, tiny_checkpo
     assert width == 2 * 16 * 4 and height == 2 * (16 * 4 + 12)
     wrist_bar = frames[0][-6, :, 0].astype(int)
     assert wrist_bar[-10:].mean() > 150, "dead wrist camera: level bar full (top level)"
+
+
+def test_periodic_sim_evaluation_during_training(tmp_path, sim_store):
+    import csv
+
+    from df_policy.eval.runner import checkpoint_evaluator
+    from df_policy.model.config import ModelConfig
+    from df_policy.policy.config import RuntimeConfig
+    from df_policy.train.config import TrainConfig
+    from df_policy.train.trainer import train
+
+    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
+                        channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+    hook = checkpoint_evaluator(1, RuntimeConfig(), SimConfig(image_size=16, max_steps=8),
+                                tmp_path / "evals")
+    train(sim_store, model, TrainConfig(steps=4, batch_size=1, warmup_steps=1, device="cpu",
+                                        num_threads=1, checkpoint_every=2),
+          tmp_path / "run", progress=False, on_checkpoint=hook)
+    rows = list(csv.DictReader((tmp_path / "run" / "checkpoint_eval.csv").open()))
+    assert [r["step"] for r in rows] == ["2", "4"]
+    assert all(0.0 <= float(r["success_rate"]) <= 1.0 for r in rows)
+    assert (tmp_path / "evals" / "step_00000004" / "results.json").is_file()
