@@ -110,9 +110,9 @@ class DemoClient:
 
     def _on_diag(self, msg: Any) -> None:
         for status in msg.status:
-            for value in status.values:
-                if value.key == "latency_ms/total":
-                    self.latencies.append(float(value.value))
+            values = {value.key: value.value for value in status.values}
+            if values.get("new_chunk") == "true" and "latency_ms/total" in values:
+                self.latencies.append(float(values["latency_ms/total"]))
 
     def _on_image(self, msg: Any) -> None:
         if self.frames is not None:
