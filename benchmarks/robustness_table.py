@@ -2,7 +2,7 @@
 
     MUJOCO_GL=egl python benchmarks/robustness_table.py
         [--checkpoint data/checkpoints/df_fruit_swap] [--episodes 100] [--workers 2]
-        [--only df,noise_unaware,memoryless,dp] [--out results/table]
+        [--dp-checkpoint runs/dp] [--only df,noise_unaware,memoryless,dp] [--out results/table]
 
 Each cell runs ``df-policy eval``'s :func:`~df_policy.eval.runner.evaluate` on held-out seeds
 (the same seeds for every cell) and keeps its ``results.json`` under ``--out``. Prints a
@@ -37,13 +37,19 @@ CELLS = (
     ("noise_unaware", "wrist_dead", 1.0),
     ("noise_unaware", "noise", 25.0),
     ("memoryless", "clean", 0.0),
+    ("dp", "clean", 0.0),
+    ("dp", "drops", 0.3),
 )
-VARIANTS = {"df": [], "noise_unaware": ["noise_aware=false"], "memoryless": ["memory=false"]}
+VARIANTS = {"df": [], "noise_unaware": ["noise_aware=false"], "memoryless": ["memory=false"],
+            "dp": []}
+"""Variant -> runtime overrides; ``dp`` runs the DP-style checkpoint (``--dp-checkpoint``)."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
+    parser.add_argument("--dp-checkpoint", default="runs/dp",
+                        help="the DP-style baseline (df-policy train --policy dp)")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default=",".join(VARIANTS), help="variants to run")
@@ -60,7 +66,8 @@ def main() -> None:
         runtime = load_section("config/runtime.yaml", "runtime", RuntimeConfig,
                                VARIANTS[variant])
         out = args.out / f"{variant}_{suite}_{severity:g}"
-        report = evaluate(args.checkpoint, suite, args.episodes, args.workers, runtime, sim,
+        checkpoint = args.dp_checkpoint if variant == "dp" else args.checkpoint
+        report = evaluate(checkpoint, suite, args.episodes, args.workers, runtime, sim,
                           out, (severity,), progress=False)
         cell = report["cells"][0]
         rows.append({"variant": variant, "suite": suite, "severity": severity,
@@ -70,7 +77,7 @@ def main() -> None:
                      "seconds": report["seconds"]})
         print(json.dumps(rows[-1]), flush=True)
     command = " ".join(["python", *sys.argv])
-    lines = [f"`{command}` (checkpoint `{args.checkpoint}`)", "",
+    lines = [f"`{command}` (DF: `{args.checkpoint}`, DP-style: `{args.dp_checkpoint}`)", "",
              "| policy | suite | severity | success | 95% interval | policy step ms |",
              "|---|---|---|---|---|---|"]
     for row in rows:
