@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 
+Check = tuple[Callable[[Any], bool], str]
+"""(predicate on a parameter value, what a valid value is)."""
 
-def declare_parameters(node: Node, table: dict[str, tuple[Any, str]]) -> dict[str, Any]:
-    """Declare every ``name -> (default, description)`` and return the values in effect."""
+
+def declare_parameters(node: Node, table: dict[str, tuple[Any, str]],
+                       checks: dict[str, Check] | None = None) -> dict[str, Any]:
+    """Declare every ``name -> (default, description)`` and return the values in effect.
+
+    A value of the wrong type, or one failing its ``checks`` entry, logs a clear error and the
+    default is used instead: a bad parameter never stops the node.
+    """
     values = {}
+    checks = checks or {}
     for name, (default, description) in table.items():
         descriptor = ParameterDescriptor(description=description)
-        values[name] = node.declare_parameter(name, default, descriptor).value
+        try:
+            value = node.declare_parameter(name, default, descriptor).value
+        except (InvalidParameterTypeException, InvalidParameterValueException) as err:
+            node.get_logger().error(f"parameter {name}: {err}; using the default {default!r}")
+            node.declare_parameter(name, default, descriptor, ignore_override=True)
+            value = default
+        check = checks.get(name)
+        if check is not None and not check[0](value):
+            node.get_logger().error(f"parameter {name}={value!r} is out of range ({check[1]}); "
+                                    f"using the default {default!r}")
+            value = default
+        values[name] = value
     return values
 
 

@@ -51,6 +51,13 @@ PARAMETERS = {
 }
 """Parameter name -> (default, description); config/arm.yaml sets the same names."""
 OUTPUTS = ("pose", "joint_trajectory")
+CHECKS = {
+    "device": (lambda v: v in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
+    "control_hz": (lambda v: 0 < v <= 100, "0..100 Hz"),
+    "stale_s": (lambda v: v > 0, "> 0 s"),
+    "max_step_m": (lambda v: 0 < v <= 0.5, "0..0.5 m"),
+    "output": (lambda v: v in OUTPUTS, " or ".join(OUTPUTS)),
+}
 
 
 class PolicyNode(LifecycleNode):
@@ -58,10 +65,7 @@ class PolicyNode(LifecycleNode):
 
     def __init__(self) -> None:
         super().__init__("policy_node")
-        self.params = declare_parameters(self, PARAMETERS)
-        if self.params["output"] not in OUTPUTS:
-            raise ValueError(f"parameter output must be one of {OUTPUTS}, "
-                             f"got {self.params['output']!r}")
+        self.params = declare_parameters(self, PARAMETERS, CHECKS)
         self.policy = None
         self.enabled = True
         self.active = False

@@ -53,6 +53,12 @@ PARAMETERS = {
     "finger_joints": (list(FINGER_JOINTS), "joints whose positions sum to the gripper opening"),
 }
 """Parameter name -> (default, description)."""
+CHECKS = {
+    "image_size": (lambda v: 8 <= v <= 1024, "8..1024 pixels"),
+    "control_hz": (lambda v: 0 < v <= 100, "0..100 Hz"),
+    "tolerance_s": (lambda v: v > 0, "> 0 s"),
+    "arm_joints": (lambda v: len(v) == 7, "7 joint names"),
+}
 
 
 class RecorderNode(Node):
@@ -60,7 +66,7 @@ class RecorderNode(Node):
 
     def __init__(self) -> None:
         super().__init__("recorder_node")
-        self.params = declare_parameters(self, PARAMETERS)
+        self.params = declare_parameters(self, PARAMETERS, CHECKS)
         p = self.params
         self.cameras: list[str] = list(p["cameras"])
         self.store = EpisodeStore.open_or_create(

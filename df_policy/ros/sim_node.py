@@ -47,6 +47,14 @@ PARAMETERS = {
     "publish_clock": (False, "publish /clock (simulated time) and stamp messages with it"),
 }
 """Parameter name -> (default, description); config/arm.yaml sets the same names."""
+CHECKS = {
+    "image_size": (lambda v: 8 <= v <= 1024, "8..1024 pixels"),
+    "control_hz": (lambda v: 0 < v <= 100, "0..100 Hz"),
+    "max_steps": (lambda v: v > 0, "> 0"),
+    "drop_rate": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "freeze_s": (lambda v: v >= 0, ">= 0 s"),
+    "noise_sigma": (lambda v: v >= 0, ">= 0"),
+}
 
 
 class SimNode(Node):
@@ -54,7 +62,7 @@ class SimNode(Node):
 
     def __init__(self) -> None:
         super().__init__("sim_node")
-        self.params = declare_parameters(self, PARAMETERS)
+        self.params = declare_parameters(self, PARAMETERS, CHECKS)
         from df_policy.sim.env import FruitSwapEnv
 
         self.sim_config = SimConfig(image_size=self.params["image_size"],

@@ -200,3 +200,14 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
         np.testing.assert_allclose(seen["targets"][-1], pose, atol=1e-6)
         assert transition(ros_node, Transition.TRANSITION_CLEANUP)
         assert processes["policy_node"].poll() is None
+
+
+def test_bad_parameters_log_clearly_and_the_node_runs(tmp_path, params_file, ros_node):
+    seen = watch(ros_node)
+    extra = {"sim_node": ["-p", "drop_rate:=5.0", "-p", "control_hz:=fast"]}
+    with node_processes(params_file, extra, tmp_path / "logs", names=("sim_node",)) as processes:
+        assert spin_until(ros_node, lambda: len(seen["images"]) >= 5, 60), "still publishing"
+        assert processes["sim_node"].poll() is None
+    log = (tmp_path / "logs" / "sim_node.log").read_text()
+    assert "parameter drop_rate=5.0 is out of range (a probability in [0, 1])" in log
+    assert "parameter control_hz:" in log and "using the default 10.0" in log
