@@ -7,7 +7,9 @@ episode is recording, a timer samples every stream at ``control_hz`` with the ru
 importer (:mod:`df_policy.data.bag_import`):
 
 * a camera frame counts for a tick if it arrived since the previous tick and its stamp is at
-  most ``tolerance_s`` old; otherwise the step is recorded as missing (``<cam>_valid`` False);
+  most ``tolerance_s`` old; otherwise the step is recorded as missing (``<cam>_valid`` False).
+  A camera at the control rate delivers frames up to one period old at a tick, whatever the
+  phase between the two clocks, so the default is 1.5 periods;
 * the action of step i is the command in effect at tick i+1 (commands are held; before the
   first command the measured pose, gripper open).
 
@@ -48,7 +50,8 @@ PARAMETERS = {
     "cameras": (["front", "wrist"], "camera names; each reads /<name>/image_raw"),
     "image_size": (64, "side of the stored square images, pixels"),
     "control_hz": (10.0, "rate at which streams are sampled into steps"),
-    "tolerance_s": (0.05, "a frame older than this at a tick is recorded as missing"),
+    "tolerance_s": (0.15, "a frame older than this at a tick is recorded as missing "
+                          "(at least one control period: camera and control clocks drift)"),
     "arm_joints": (list(ARM_JOINTS), "the 7 arm joints of /joint_states, in store order"),
     "finger_joints": (list(FINGER_JOINTS), "joints whose positions sum to the gripper opening"),
 }
