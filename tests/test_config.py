@@ -63,6 +63,14 @@ def test_yaml_section_with_overrides(tmp_path):
     assert cfg.cameras == ("front",)
 
 
+def test_exponent_without_a_dot_is_a_number(tmp_path):
+    # YAML 1.1 reads 5e-4 as a string; `--set train.lr=5e-4` used to be rejected.
+    path = tmp_path / "c.yaml"
+    path.write_text("sim:\n  physics_dt: 2e-3\n")
+    cfg = load_section(path, "sim", SimConfig, ["slot_jitter=1e-2"])
+    assert cfg.physics_dt == 0.002 and cfg.slot_jitter == 0.01
+
+
 def test_override_without_equals_is_an_error():
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["image_size"])

@@ -34,6 +34,12 @@ class TrainConfig:
     for its next action chunk (see ``DiffusionForcingModel.loss``)."""
     action_weight: float = 1.0
     """Weight of the action's loss against each camera's (the cameras weigh 1 each)."""
+    start_window_prob: float = 0.0
+    """Chance per batch that every episode is cut to its first ``start_window_tokens`` tokens:
+    more gradient on the episode's start, where the context that memory must carry is seen
+    (on the fruit swap, the fruit layout), at a fraction of a whole episode's cost."""
+    start_window_tokens: int = 4
+    """Tokens kept by a start-window batch (see ``start_window_prob``)."""
     seed: int = 0
     device: str = "auto"
     """cpu, cuda, or auto (cuda when available)."""
@@ -55,5 +61,7 @@ class TrainConfig:
         require(0 <= self.first_clean_prob <= 1, "first_clean_prob", "must be in [0, 1]")
         require(0 <= self.policy_query_prob <= 1, "policy_query_prob", "must be in [0, 1]")
         require(self.action_weight > 0, "action_weight", "must be > 0")
+        require(0 <= self.start_window_prob <= 1, "start_window_prob", "must be in [0, 1]")
+        require(self.start_window_tokens >= 2, "start_window_tokens", "must be >= 2")
         require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",
                 "and checkpoint_every must be > 0")

@@ -72,13 +72,24 @@ class EpisodeDataset:
         return tokens, mask
 
     def sample_batch(
-        self, batch_size: int, normalizer: ActionNormalizer, generator: torch.Generator
+        self,
+        batch_size: int,
+        normalizer: ActionNormalizer,
+        generator: torch.Generator,
+        max_tokens: int | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """A padded batch: (tokens {m: (B, T, ...)}, token_mask (B, T), modality_mask (B, T, M))."""
+        """A padded batch: (tokens {m: (B, T, ...)}, token_mask (B, T), modality_mask (B, T, M)).
+
+        ``max_tokens`` cuts every episode to its first tokens (an episode-start window).
+        """
         indices = torch.randint(0, len(self), (batch_size,), generator=generator).tolist()
         offsets = torch.randint(0, self.config.chunk, (batch_size,), generator=generator).tolist()
-        episodes = [self.episode_tokens(i, o, normalizer) for i, o in zip(indices, offsets,
-                                                                          strict=True)]
+        window = slice(0, max_tokens)
+        episodes = []
+        for index, offset in zip(indices, offsets, strict=True):
+            tokens, mask = self.episode_tokens(index, offset, normalizer)
+            episodes.append(({name: value[window] for name, value in tokens.items()},
+                             mask[window]))
         horizon = max(mask.shape[0] for _, mask in episodes)
         names = self.config.modalities
         tokens = {}

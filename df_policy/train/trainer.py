@@ -129,8 +129,11 @@ def train(
                unit="step", desc="train")
     tokens_seen, clock = 0, time.perf_counter()
     while step < train_cfg.steps:
+        start_window = (train_cfg.start_window_prob > 0
+                        and bool(torch.rand((), generator=generator) < train_cfg.start_window_prob))
         tokens, token_mask, modality_mask = dataset.sample_batch(
-            train_cfg.batch_size, normalizer.cpu(), generator
+            train_cfg.batch_size, normalizer.cpu(), generator,
+            max_tokens=train_cfg.start_window_tokens if start_window else None,
         )
         tokens = {k: v.to(device) for k, v in tokens.items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -201,7 +204,12 @@ def _resume(
     ckpt.load_weights(ema, folder / "ema.safetensors")
     ckpt.load_weights(normalizer, folder / "normalizer.safetensors")
     state = ckpt.load_train_state(folder)
+    hyperparameters = [{key: group[key] for key in ("lr", "betas", "weight_decay")}
+                       for group in optimizer.param_groups]
     optimizer.load_state_dict(state["optimizer"])
+    for group, given in zip(optimizer.param_groups, hyperparameters, strict=True):
+        # The moments resume; the schedule follows the config given now, not the saved one.
+        group.update(given, initial_lr=given["lr"])
     generator.set_state(state["generator"])
     return int(state["step"])
 

@@ -14,7 +14,7 @@ from df_policy.errors import CheckpointError, DataError
 from df_policy.model.config import ModelConfig
 from df_policy.train.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.train.dataset import EpisodeDataset
-from df_policy.train.trainer import train
+from df_policy.train.trainer import lr_factor, train
 
 from .conftest import TINY_MODEL, tiny_train
 
@@ -59,6 +59,33 @@ def test_resume_gives_the_same_weights(sim_store, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_follows_the_given_learning_rate(sim_store, tmp_path):
+    # The saved optimiser state used to bring back the first run's peak lr on resume.
+    run = tmp_path / "run"
+    train(sim_store, TINY_MODEL, tiny_train(steps=3, lr=3e-3), run, progress=False)
+    slower = tiny_train(steps=6, lr=1e-4)
+    train(sim_store, TINY_MODEL, slower, run, resume=True, progress=False)
+    rows = {int(r["step"]): float(r["lr"]) for r in csv.DictReader((run / "log.csv").open())}
+    assert rows[6] == pytest.approx(1e-4 * lr_factor(6, slower))
+
+
+def test_start_windows_cut_every_episode_to_its_first_tokens(sim_store, tmp_path):
+    dataset = EpisodeDataset(sim_store, TINY_MODEL)
+    normalizer = dataset.fit_normalizer()
+    generator = torch.Generator().manual_seed(0)
+    tokens, token_mask, modality_mask = dataset.sample_batch(3, normalizer, generator,
+                                                             max_tokens=2)
+    assert tokens["front"].shape[:2] == (3, 2) and tokens["action"].shape[:2] == (3, 2)
+    assert token_mask.all() and modality_mask.shape[:2] == (3, 2)
+    generator = torch.Generator().manual_seed(0)
+    whole, _, _ = dataset.sample_batch(3, normalizer, generator)
+    assert whole["front"].shape[1] > 2
+    assert torch.equal(whole["front"][:, :2], tokens["front"])
+    run_cfg = tiny_train(steps=4, start_window_prob=1.0, start_window_tokens=2)
+    assert train(sim_store, TINY_MODEL, run_cfg, tmp_path / "windows",
+                 progress=False)["step"] == 4
 
 
 def test_mismatches_fail_at_once_naming_the_problem(sim_store, tmp_path):
