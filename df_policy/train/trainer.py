@@ -128,6 +128,7 @@ def train(
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress or rank != 0,
                unit="step", desc="train")
     tokens_seen, clock = 0, time.perf_counter()
+    final_loss = None  # stays None when a resumed run has already reached train_cfg.steps
     while step < train_cfg.steps:
         start_window = (train_cfg.start_window_prob > 0
                         and bool(torch.rand((), generator=generator) < train_cfg.start_window_prob))
@@ -152,6 +153,7 @@ def train(
         scheduler.step()
         update_ema(ema, model, train_cfg.ema_decay if step >= train_cfg.warmup_steps else 0.0)
         step += 1
+        final_loss = loss.detach()
         tokens_seen += int(token_mask.sum()) * world
         bar.update(1)
         if rank == 0 and (step % train_cfg.log_every == 0 or step == train_cfg.steps):
@@ -178,7 +180,8 @@ def train(
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return {"run": str(out), "step": step, "final_loss": loss.item(), "episodes": len(dataset),
+    return {"run": str(out), "step": step, "episodes": len(dataset),
+            "final_loss": None if final_loss is None else final_loss.item(),
             "parameters": sum(p.numel() for p in model.parameters())}
 
 

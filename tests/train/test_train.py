@@ -71,6 +71,16 @@ def test_resume_follows_the_given_learning_rate(sim_store, tmp_path):
     assert rows[6] == pytest.approx(1e-4 * lr_factor(6, slower))
 
 
+def test_resuming_a_finished_run_is_a_no_op(sim_store, tmp_path):
+    # Used to crash (UnboundLocalError): `make checkpoint` re-runs its finished stages.
+    run = tmp_path / "run"
+    train(sim_store, TINY_MODEL, tiny_train(steps=3), run, progress=False)
+    before = weights(run)
+    result = train(sim_store, TINY_MODEL, tiny_train(steps=3), run, resume=True, progress=False)
+    assert result["step"] == 3 and result["final_loss"] is None
+    assert all(torch.equal(before[key], value) for key, value in weights(run).items())
+
+
 def test_start_windows_cut_every_episode_to_its_first_tokens(sim_store, tmp_path):
     dataset = EpisodeDataset(sim_store, TINY_MODEL)
     normalizer = dataset.fit_normalizer()
