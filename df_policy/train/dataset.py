@@ -54,12 +54,16 @@ class EpisodeDataset:
         return ActionNormalizer(self.config.action_dim).fit(np.concatenate(self.actions))
 
     def episode_tokens(
-        self, index: int, offset: int, normalizer: ActionNormalizer
+        self, index: int, offset: int, normalizer: ActionNormalizer,
+        max_tokens: int | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Tokens of one episode: ({modality: (T, ...)}, modality mask (T, M))."""
+        """Tokens of one episode: ({modality: (T, ...)}, modality mask (T, M)).
+
+        ``max_tokens`` keeps only the episode's first tokens (an episode-start window).
+        """
         cfg = self.config
         length = len(self.actions[index])
-        steps = np.arange(offset, length, cfg.chunk)
+        steps = np.arange(offset, length, cfg.chunk)[:max_tokens]
         tokens = {cam: images_to_tensor(self.images[index][cam][steps]) for cam in cfg.cameras}
         chunks = np.zeros((len(steps), cfg.chunk, cfg.action_dim), np.float32)
         for t in range(1, len(steps)):
@@ -84,12 +88,8 @@ class EpisodeDataset:
         """
         indices = torch.randint(0, len(self), (batch_size,), generator=generator).tolist()
         offsets = torch.randint(0, self.config.chunk, (batch_size,), generator=generator).tolist()
-        window = slice(0, max_tokens)
-        episodes = []
-        for index, offset in zip(indices, offsets, strict=True):
-            tokens, mask = self.episode_tokens(index, offset, normalizer)
-            episodes.append(({name: value[window] for name, value in tokens.items()},
-                             mask[window]))
+        episodes = [self.episode_tokens(i, o, normalizer, max_tokens)
+                    for i, o in zip(indices, offsets, strict=True)]
         horizon = max(mask.shape[0] for _, mask in episodes)
         names = self.config.modalities
         tokens = {}
