@@ -2,7 +2,8 @@
 
 Each control step the world renders both cameras; each camera's frame passes through the
 suite's faults (a lost frame delivers nothing). A :class:`CameraMonitor` per camera turns the
-delivered stream into health (age, frozen time), exactly as the ROS node does. Every ``chunk``
+delivered stream into health (age, frozen time), exactly as the ROS node does; as in the node,
+the arm holds at the start until every camera has delivered a frame. Every ``chunk``
 steps the policy gets the newest delivered frames and their health and returns the next chunk,
 which the arm executes one action per control step (``action_delay`` steps late in the
 latency suite).
@@ -29,6 +30,7 @@ from df_policy.eval.stats import wilson_interval
 from df_policy.eval.suites import SUITES, make_setup
 from df_policy.policy.camera_health import CameraMonitor
 from df_policy.policy.config import RuntimeConfig
+from df_policy.policy.safety import StartGate
 from df_policy.sim.config import SimConfig
 
 EVAL_SEED_OFFSET = 1_000_000
@@ -50,8 +52,10 @@ class EvalJob:
 
 
 def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: int,
-                record: bool = False) -> dict[str, Any]:
-    """One closed-loop episode; returns its outcome (and frames when ``record``)."""
+                record: bool = False,
+                start_wait_s: float = RuntimeConfig.start_wait_s) -> dict[str, Any]:
+    """One closed-loop episode; returns its outcome (and frames when ``record``). The arm
+    holds at the start until every camera has delivered a frame or ``start_wait_s`` passed."""
     from df_policy.sim.env import FruitSwapEnv
 
     rng = np.random.default_rng(seed)
@@ -60,11 +64,13 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     obs, info = env.reset(seed=seed)
     policy.reset()
     monitors = {cam: CameraMonitor() for cam in sim.cameras}
+    gate = StartGate(start_wait_s)
     delivered: dict[str, np.ndarray | None] = {cam: None for cam in sim.cameras}
     queue: deque[np.ndarray] = deque()
     pending = deque([np.concatenate([obs["ee_pose"], [0.0]]).astype(np.float32)]
                     * setup.action_delay)
     timings, frames, levels_log = [], [], []
+    start_wait_steps = 0
     dt = 1.0 / sim.control_hz
     for step in range(sim.max_steps):
         now = step * dt
@@ -75,8 +81,11 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
             if frame is not None:
                 monitors[cam].frame(frame, now)
                 delivered[cam] = frame
+        health = {cam: monitors[cam].health(now) for cam in sim.cameras}
+        if gate.waiting_for({cam: h.age_s for cam, h in health.items()}, now):
+            queue.append(np.concatenate([obs["ee_pose"], [0.0]]).astype(np.float32))  # hold
+            start_wait_steps += 1
         if not queue:
-            health = {cam: monitors[cam].health(now) for cam in sim.cameras}
             output = policy.step(delivered, health)
             queue.extend(output.actions)
             timings.append(output.timings_ms["total"])
@@ -90,7 +99,8 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     env.close()
     result = {
         "seed": seed, "success": bool(info["is_success"]), "stage": int(info["stage"]),
-        "steps": step + 1, "orange_start": info["orange_start"],
+        "steps": step + 1, "start_wait_steps": start_wait_steps,
+        "orange_start": info["orange_start"],
         "policy_ms_median": statistics.median(timings) if timings else None,
         "mean_levels": {cam: float(np.mean([lv[cam] for lv in levels_log]))
                         for cam in sim.cameras},
@@ -115,7 +125,8 @@ def _init_worker(job: EvalJob) -> None:
 
 def _worker_episode(job: EvalJob, seed: int) -> dict[str, Any]:
     record = seed in job.video_seeds
-    outcome = run_episode(_worker_policy, job.sim, job.suite, job.severity, seed, record)
+    outcome = run_episode(_worker_policy, job.sim, job.suite, job.severity, seed, record,
+                          job.runtime.start_wait_s)
     if record:
         from df_policy.eval.video import save_episode_video
 

@@ -182,13 +182,16 @@ class DiffusionForcingModel(nn.Module):
         whole_token_prob: float = 0.25,
         first_clean_prob: float = 0.5,
         policy_query_prob: float = 0.5,
+        camera_dropout_prob: float = 0.0,
     ) -> torch.Tensor:
         """Training noise levels (B, T, M) for tokens with ``modality_mask`` (B, T, M).
 
         Independent per token, sample and modality, except: a ``whole_token_prob`` share of
         tokens use one level for all modalities; a ``policy_query_prob`` share hold every
         camera at the top level; token 0 is clean with ``first_clean_prob`` (one draw per
-        batch); a missing modality is always at the top level. See :meth:`loss`.
+        batch); in a ``camera_dropout_prob`` share of the episodes one camera, drawn
+        uniformly, is at the top level all episode long (a dead camera); a missing modality is
+        always at the top level. See :meth:`loss`.
         """
         cfg = self.config
         batch, horizon, modalities = modality_mask.shape
@@ -203,6 +206,11 @@ class DiffusionForcingModel(nn.Module):
         levels = torch.where((query < policy_query_prob) & cameras, top, levels)
         if torch.rand((), generator=generator).item() < first_clean_prob:
             levels[:, 0] = 0
+        dead = torch.rand((batch, 1, 1), generator=generator, device=device) < camera_dropout_prob
+        which = torch.randint(0, len(cfg.cameras), (batch, 1, 1), generator=generator,
+                              device=device)
+        levels = torch.where(dead & (torch.arange(modalities, device=device) == which), top,
+                             levels)
         return torch.where(modality_mask, levels, torch.full_like(levels, top))
 
     def loss(
@@ -215,6 +223,7 @@ class DiffusionForcingModel(nn.Module):
         first_clean_prob: float = 0.5,
         policy_query_prob: float = 0.5,
         action_weight: float = 1.0,
+        camera_dropout_prob: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """x0-prediction MSE over whole episodes, masked.
 
@@ -232,6 +241,8 @@ class DiffusionForcingModel(nn.Module):
                 next frames) and the model ignores what only the past frames show.
             action_weight: weight of the action's MSE against each camera's (weight 1):
                 the loss is the weighted mean over modalities.
+            camera_dropout_prob: chance per episode that one camera is dead (top level) for
+                the whole episode; it stays in the loss, as a forecast from memory.
 
         Returns:
             (loss, {"loss/<modality>": value}) — masked means over valid entries.
@@ -240,7 +251,7 @@ class DiffusionForcingModel(nn.Module):
         batch, horizon = token_mask.shape
         device = token_mask.device
         levels = self.draw_levels(modality_mask, generator, whole_token_prob, first_clean_prob,
-                                  policy_query_prob)
+                                  policy_query_prob, camera_dropout_prob)
         valid = modality_mask & token_mask[:, :, None]  # (B, T, M)
 
         z = self.initial_latent(batch)

@@ -1,4 +1,4 @@
-"""Configuration of the policy runtime: automatic noise levels, gating, variants."""
+"""Configuration of the policy runtime: automatic noise levels, gating, start, variants."""
 
 from __future__ import annotations
 
@@ -31,10 +31,16 @@ class RuntimeConfig:
     """False gives the memoryless baseline: the latent is reset to z0 before every token."""
     noise_aware: bool = True
     """False gives the noise-unaware baseline: every frame absorbed at level 0."""
+    start_wait_s: float = 0.2
+    """At the start of an episode the arm holds until every camera has delivered a frame, or
+    this long (then a silent camera is absorbed as missing); 0 starts at once. Keep it below
+    ``fresh_s``: a still scene renders identical frames in simulation, which the frozen-stream
+    check counts as frozen from the first frame on."""
     sampling_steps: int = 0
     """DDIM steps per prediction; 0 uses the checkpoint's setting."""
 
     def __post_init__(self) -> None:
         require(0 <= self.fresh_s < self.stale_s, "fresh_s", "must be >= 0 and < stale_s")
         require(0 < self.gate_low < self.gate_high, "gate_low", "must be > 0 and < gate_high")
+        require(self.start_wait_s >= 0, "start_wait_s", "must be >= 0")
         require(self.sampling_steps >= 0, "sampling_steps", "must be >= 0")

@@ -3,7 +3,8 @@
 - a non-finite action is never sent: it becomes a hold;
 - the target position is clipped to a workspace box and moved at most ``max_step_m`` from the
   previous command per control step;
-- the watchdog holds the arm when every camera is stale, or when inference overruns.
+- the watchdog holds the arm when every camera is stale, or when inference overruns;
+- the start gate holds it at the start of an episode until every camera has delivered a frame.
 """
 
 from __future__ import annotations
@@ -74,3 +75,34 @@ class Watchdog:
             return True
         self.reason = ""
         return False
+
+
+class StartGate:
+    """Holds the arm at the start of an episode until every camera has delivered a frame.
+
+    The first token decides what memory carries (on the fruit swap, where each fruit is), so a
+    camera whose first frame was lost would leave that decision to the other camera alone.
+    After ``wait_s`` the gate opens anyway: a camera still silent is then absorbed as missing
+    (a dead camera must not stop the robot).
+    """
+
+    def __init__(self, wait_s: float) -> None:
+        self.wait_s = wait_s
+        self.reset()
+
+    def reset(self) -> None:
+        """A new episode: close the gate; the wait starts at the next :meth:`waiting_for`."""
+        self.started_at: float | None = None
+        self.opened = False
+
+    def waiting_for(self, camera_ages: dict[str, float | None], now: float) -> list[str]:
+        """Cameras still awaited at ``now`` (seconds); empty once the gate has opened."""
+        if self.opened:
+            return []
+        if self.started_at is None:
+            self.started_at = now
+        silent = [cam for cam, age in camera_ages.items() if age is None]
+        if not silent or now - self.started_at >= self.wait_s:
+            self.opened = True
+            return []
+        return silent

@@ -35,7 +35,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from df_policy.data.messages import ARM_JOINTS, joint_positions, msg_to_pose
 from df_policy.images import image_to_rgb
 from df_policy.policy.camera_health import CameraMonitor
-from df_policy.policy.safety import SafetyConfig, Watchdog, clamp_action
+from df_policy.policy.safety import SafetyConfig, StartGate, Watchdog, clamp_action
 from df_policy.ros.params import declare_parameters, pose_to_msg
 
 PARAMETERS = {
@@ -46,6 +46,7 @@ PARAMETERS = {
     "seed": (0, "seed of the policy's sampling noise"),
     "stale_s": (0.25, "a camera with no new frame for longer is stale; all stale -> hold"),
     "max_step_m": (0.05, "largest target move per control period, metres"),
+    "start_wait_s": (0.2, "at start, hold until every camera has sent a frame, or this long"),
     "output": ("pose", "pose (/ee_target) or joint_trajectory (trajectory_topic)"),
     "trajectory_topic": ("/arm_controller/joint_trajectory", "JointTrajectory command topic"),
 }
@@ -56,6 +57,7 @@ CHECKS = {
     "control_hz": (lambda v: 0 < v <= 100, "0..100 Hz"),
     "stale_s": (lambda v: v > 0, "> 0 s"),
     "max_step_m": (lambda v: 0 < v <= 0.5, "0..0.5 m"),
+    "start_wait_s": (lambda v: v >= 0, ">= 0 s"),
     "output": (lambda v: v in OUTPUTS, " or ".join(OUTPUTS)),
 }
 
@@ -81,9 +83,11 @@ class PolicyNode(LifecycleNode):
         self.transport_ms: dict[str, float] = {}
         self.tick_ms = 0.0
         self.new_chunk = False
+        self.hold_reason = ""
         self.safety = SafetyConfig(stale_s=self.params["stale_s"],
                                    max_step_m=self.params["max_step_m"])
         self.watchdog = Watchdog(self.safety)
+        self.start_gate = StartGate(self.params["start_wait_s"])
         for cam in self.params["cameras"]:
             self.create_subscription(Image, f"/{cam}/image_raw",
                                      lambda msg, cam=cam: self._on_image(cam, msg),
@@ -125,6 +129,7 @@ class PolicyNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start control from a fresh memory."""
         self.policy.reset()
+        self.start_gate.reset()
         self.queue.clear()
         self.active = True
         return super().on_activate(state)
@@ -181,6 +186,7 @@ class PolicyNode(LifecycleNode):
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if self.policy is not None:
             self.policy.reset()
+        self.start_gate.reset()
         self.queue.clear()
         self.last_command = None
         response.success = self.policy is not None
@@ -204,7 +210,8 @@ class PolicyNode(LifecycleNode):
         now = self._now()
         health = {cam: monitor.health(now) for cam, monitor in self.monitors.items()}
         ages = {cam: h.age_s for cam, h in health.items()}
-        if self.watchdog.must_hold(ages, self.inference_s):
+        self.hold_reason = self._hold_reason(ages, now)
+        if self.hold_reason:
             self.inference_s = 0.0
             self._hold()
             self._diagnostics(health)
@@ -223,6 +230,13 @@ class PolicyNode(LifecycleNode):
             self._send(action)
         self.tick_ms = 1000 * (time.perf_counter() - tick_started)
         self._diagnostics(health)
+
+    def _hold_reason(self, ages: dict[str, float | None], now: float) -> str:
+        """Why the arm must hold this period ("" when it may move)."""
+        awaited = self.start_gate.waiting_for(ages, now)
+        if awaited:
+            return f"waiting for the first frame of {', '.join(awaited)}"
+        return self.watchdog.reason if self.watchdog.must_hold(ages, self.inference_s) else ""
 
     def _send(self, action: np.ndarray) -> None:
         if self.params["output"] == "joint_trajectory":
@@ -265,7 +279,7 @@ class PolicyNode(LifecycleNode):
                   for cam, h in health.items()}
         values.update({f"{cam}/transport_ms": f"{ms:.3f}"
                        for cam, ms in self.transport_ms.items()})
-        values["watchdog"] = self.watchdog.reason or "ok"
+        values["watchdog"] = self.hold_reason or "ok"
         values["latency_ms/tick"] = f"{self.tick_ms:.3f}"
         values["new_chunk"] = str(self.new_chunk).lower()
         if self.last_output is not None:
@@ -275,9 +289,9 @@ class PolicyNode(LifecycleNode):
             values.update({f"latency_ms/{k}": f"{v:.2f}"
                            for k, v in self.last_output.timings_ms.items()})
         status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
-                                  level=DiagnosticStatus.WARN if self.watchdog.reason
+                                  level=DiagnosticStatus.WARN if self.hold_reason
                                   else DiagnosticStatus.OK,
-                                  message=self.watchdog.reason or "running",
+                                  message=self.hold_reason or "running",
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -34,6 +34,9 @@ class TrainConfig:
     for its next action chunk (see ``DiffusionForcingModel.loss``)."""
     action_weight: float = 1.0
     """Weight of the action's loss against each camera's (the cameras weigh 1 each)."""
+    camera_dropout_prob: float = 0.0
+    """Chance per episode that one camera, drawn uniformly, is dead (top level) all episode,
+    as when a camera fails for good at run time (the ``wrist_dead`` suite)."""
     start_window_prob: float = 0.0
     """Chance per batch that every episode is cut to its first ``start_window_tokens`` tokens:
     more gradient on the episode's start, where the context that memory must carry is seen
@@ -61,6 +64,7 @@ class TrainConfig:
         require(0 <= self.first_clean_prob <= 1, "first_clean_prob", "must be in [0, 1]")
         require(0 <= self.policy_query_prob <= 1, "policy_query_prob", "must be in [0, 1]")
         require(self.action_weight > 0, "action_weight", "must be > 0")
+        require(0 <= self.camera_dropout_prob <= 1, "camera_dropout_prob", "must be in [0, 1]")
         require(0 <= self.start_window_prob <= 1, "start_window_prob", "must be in [0, 1]")
         require(self.start_window_tokens >= 2, "start_window_tokens", "must be >= 2")
         require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",

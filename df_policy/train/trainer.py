@@ -140,7 +140,8 @@ def train(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss, info = trained(tokens, token_mask.to(device), modality_mask.to(device),
                                  generator, train_cfg.whole_token_prob, train_cfg.first_clean_prob,
-                                 train_cfg.policy_query_prob, train_cfg.action_weight)
+                                 train_cfg.policy_query_prob, train_cfg.action_weight,
+                                 train_cfg.camera_dropout_prob)
         if not torch.isfinite(loss):
             raise CheckpointError(
                 f"loss became {loss.item()} at step {step}; the last good checkpoint is kept "

@@ -37,6 +37,16 @@ def test_closed_loop_episode_reports_outcome_and_levels():
     assert result["policy_ms_median"] > 0
 
 
+def test_episode_start_waits_for_every_camera_then_goes_without_a_dead_one():
+    """The arm holds until each camera's first frame, at most start_wait_s (10 Hz control)."""
+    sim = SimConfig(image_size=16, max_steps=12)
+    dead = run_episode(policy(), sim, "wrist_dead", 1.0, seed=5, start_wait_s=0.5)
+    assert dead["start_wait_steps"] == 5
+    assert run_episode(policy(), sim, "wrist_dead", 1.0, seed=5)["start_wait_steps"] == 2
+    assert run_episode(policy(), sim, "wrist_dead", 1.0, 5, start_wait_s=0)["start_wait_steps"] == 0
+    assert run_episode(policy(), sim, "clean", 0.0, seed=5)["start_wait_steps"] == 0
+
+
 def test_evaluate_writes_results_plot_and_forecast_videos(tmp_path, tiny_checkpoint):
     import json
 

@@ -84,6 +84,21 @@ def test_training_levels_include_the_policy_query():
     assert first_clean[0, 3, 1] == top, "a missing frame is always at the top level"
 
 
+def test_camera_dropout_kills_one_camera_for_a_whole_episode():
+    m = model()
+    _, _, modality_mask = make_batch(400, 6)
+    top = TINY.num_levels - 1
+    g = torch.Generator().manual_seed(0)
+    levels = m.draw_levels(modality_mask, g, 0.0, first_clean_prob=1.0, policy_query_prob=0.0,
+                           camera_dropout_prob=0.5)
+    dead = (levels[..., :2] == top).all(dim=1)  # (B, cameras): top level at every token
+    assert not dead.all(dim=1).any(), "one camera at a time"
+    assert 0.2 < dead[:, 0].float().mean() < 0.3 and 0.2 < dead[:, 1].float().mean() < 0.3
+    assert (levels[..., 2][dead.any(dim=1)] < top).any(), "the action is not dropped"
+    alive = m.draw_levels(modality_mask, g, 0.0, 1.0, 0.0, camera_dropout_prob=0.0)
+    assert (alive[:, 0] == 0).all(), "no dropout: the first token stays clean"
+
+
 def test_action_weight_is_a_weighted_mean_over_modalities():
     m = model()
     batch = make_batch(2, 3)

@@ -6,7 +6,7 @@ import pytest
 from df_policy.policy.camera_health import CameraHealth, CameraMonitor
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.noise_levels import level_from_health, level_from_surprise
-from df_policy.policy.safety import SafetyConfig, Watchdog, clamp_action
+from df_policy.policy.safety import SafetyConfig, StartGate, Watchdog, clamp_action
 
 TOP = 999
 
@@ -67,3 +67,14 @@ def test_watchdog_holds_when_all_cameras_stale_or_inference_overruns():
     assert dog.must_hold({"front": 0.3, "wrist": None}, 0.05) and "stale" in dog.reason
     assert dog.must_hold({"front": 0.0}, 0.8) and "overrun" in dog.reason
     assert not dog.must_hold({"front": 0.0}, 0.1) and dog.reason == ""
+
+
+def test_start_gate_waits_for_every_first_frame_at_most_wait_s():
+    gate = StartGate(wait_s=1.0)
+    assert gate.waiting_for({"front": 0.0, "wrist": None}, now=5.0) == ["wrist"]
+    assert gate.waiting_for({"front": 0.1, "wrist": None}, now=5.9) == ["wrist"]
+    assert gate.waiting_for({"front": 0.1, "wrist": None}, now=6.0) == [], "a dead camera"
+    assert gate.waiting_for({"front": None, "wrist": None}, now=6.1) == [], "stays open"
+    gate.reset()
+    assert gate.waiting_for({"front": None, "wrist": None}, now=9.0) == ["front", "wrist"]
+    assert gate.waiting_for({"front": 0.0, "wrist": 0.05}, now=9.1) == []

@@ -156,8 +156,9 @@ def test_joint_trajectory_output_drives_the_arm(tmp_path, params_file, ros_node)
 
 
 def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ros_node):
-    """This process is the robot's cameras: stop them -> hold within 2 periods of stale_s;
-    start them again -> control resumes; deactivate -> hold; cleanup frees the model."""
+    """This process is the robot's cameras. A silent wrist camera at the start -> hold for
+    start_wait_s, then run without it; stop both -> hold within 2 periods of stale_s; start
+    them again -> control resumes; deactivate -> hold; cleanup frees the model."""
     seen = watch(ros_node)
     cameras = {cam: ros_node.create_publisher(Image, f"/{cam}/image_raw",
                                               qos_profile_sensor_data)
@@ -165,24 +166,35 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
     pose_pub = ros_node.create_publisher(PoseStamped, "/ee_pose", 10)
     pose = np.array([0.0, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0])
     rng = np.random.default_rng(0)
-    streaming = {"on": True}
+    streaming = {"front": True, "wrist": False}
 
     def publish_frames():
         stamp = ros_node.get_clock().now().to_msg()
         pose_pub.publish(pose_to_msg(pose, stamp))
-        if streaming["on"]:
-            for publisher in cameras.values():
+        for cam, publisher in cameras.items():
+            if streaming[cam]:
                 msg = rgb_to_image(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
                 msg.header.stamp = stamp
                 publisher.publish(msg)
 
     ros_node.create_timer(0.1, publish_frames)
-    with node_processes(params_file, {}, tmp_path / "logs", names=("policy_node",)) as processes:
+    extra = {"policy_node": ["-p", "start_wait_s:=1.0"]}
+    with node_processes(params_file, extra, tmp_path / "logs", names=("policy_node",)) as processes:
         assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
         assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
         assert spin_until(ros_node, lambda: seen["diag"] and seen["diag"][-1].message
-                          == "running", 30)
-        streaming["on"] = False
+                          == "waiting for the first frame of wrist", 30)
+        waiting = ros_node.get_clock().now()
+        assert spin_until(ros_node, lambda: seen["targets"], 1)
+        np.testing.assert_allclose(seen["targets"][-1], pose, atol=1e-6)
+        assert spin_until(ros_node, lambda: seen["diag"][-1].message == "running", 5)
+        waited = (ros_node.get_clock().now() - waiting).nanoseconds * 1e-9
+        assert 0.5 <= waited <= 1.0 + 0.3, f"start_wait_s is 1 s, the gate opened after {waited}"
+        streaming.update(front=False)
+        assert spin_until(ros_node, lambda: seen["diag"][-1].message == "all cameras stale", 5)
+        streaming.update(front=True, wrist=True)
+        assert spin_until(ros_node, lambda: seen["diag"][-1].message == "running", 5)
+        streaming.update(front=False, wrist=False)
         stopped = ros_node.get_clock().now()
         assert spin_until(ros_node, lambda: seen["diag"][-1].message == "all cameras stale", 5)
         held_after = (ros_node.get_clock().now() - stopped).nanoseconds * 1e-9
@@ -191,7 +203,7 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
         spin_until(ros_node, lambda: False, 0.3)
         assert seen["targets"], "a hold is published, not silence"
         np.testing.assert_allclose(seen["targets"][-1], pose, atol=1e-6)
-        streaming["on"] = True
+        streaming.update(front=True, wrist=True)
         assert spin_until(ros_node, lambda: seen["diag"][-1].message == "running", 5), \
             "control resumes when frames return"
         seen["targets"].clear()
