@@ -51,6 +51,11 @@ class EvalJob:
     """Seeds whose episodes are written as forecast videos into ``video_dir``."""
 
 
+def hold_action(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """The action that keeps the arm where it is, gripper open."""
+    return np.concatenate([obs["ee_pose"], [0.0]]).astype(np.float32)
+
+
 def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: int,
                 record: bool = False,
                 start_wait_s: float = RuntimeConfig.start_wait_s) -> dict[str, Any]:
@@ -67,8 +72,7 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     gate = StartGate(start_wait_s)
     delivered: dict[str, np.ndarray | None] = {cam: None for cam in sim.cameras}
     queue: deque[np.ndarray] = deque()
-    pending = deque([np.concatenate([obs["ee_pose"], [0.0]]).astype(np.float32)]
-                    * setup.action_delay)
+    pending = deque([hold_action(obs)] * setup.action_delay)
     timings, frames, levels_log = [], [], []
     start_wait_steps = 0
     dt = 1.0 / sim.control_hz
@@ -83,7 +87,7 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
                 delivered[cam] = frame
         health = {cam: monitors[cam].health(now) for cam in sim.cameras}
         if gate.waiting_for({cam: h.age_s for cam, h in health.items()}, now):
-            queue.append(np.concatenate([obs["ee_pose"], [0.0]]).astype(np.float32))  # hold
+            queue.append(hold_action(obs))
             start_wait_steps += 1
         if not queue:
             output = policy.step(delivered, health)

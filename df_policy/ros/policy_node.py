@@ -128,9 +128,7 @@ class PolicyNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start control from a fresh memory."""
-        self.policy.reset()
-        self.start_gate.reset()
-        self.queue.clear()
+        self._start_episode()
         self.active = True
         return super().on_activate(state)
 
@@ -184,14 +182,22 @@ class PolicyNode(LifecycleNode):
                                     throttle_duration_sec=2.0)
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        if self.policy is not None:
-            self.policy.reset()
-        self.start_gate.reset()
-        self.queue.clear()
-        self.last_command = None
+        self._start_episode()
         response.success = self.policy is not None
         response.message = "memory reset" if response.success else "not configured"
         return response
+
+    def _start_episode(self) -> None:
+        """Fresh memory, and only frames that arrive from now on: a frame of the previous
+        episode must not become the first token of this one (the start gate waits for new
+        frames)."""
+        if self.policy is not None:
+            self.policy.reset()
+        self.start_gate.reset()
+        self.monitors = {cam: CameraMonitor() for cam in self.params["cameras"]}
+        self.frames = {cam: None for cam in self.params["cameras"]}
+        self.queue.clear()
+        self.last_command = None
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.enabled = bool(request.data)

@@ -11,6 +11,7 @@ from lifecycle_msgs.srv import ChangeState
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64
+from std_srvs.srv import Trigger
 
 from df_policy.data.messages import msg_to_pose
 from df_policy.ros.graph import node_processes, stop_group
@@ -199,6 +200,11 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
         assert spin_until(ros_node, lambda: seen["diag"][-1].message == "all cameras stale", 5)
         held_after = (ros_node.get_clock().now() - stopped).nanoseconds * 1e-9
         assert held_after <= 0.25 + 2 * 0.1 + 0.1, held_after
+        reset = ros_node.create_client(Trigger, "/policy_node/reset_memory")
+        assert call(ros_node, reset, Trigger.Request()).success
+        assert spin_until(ros_node, lambda: seen["diag"][-1].message
+                          == "waiting for the first frame of front, wrist", 5), \
+            "a new episode does not start from the previous episode's frames"
         seen["targets"].clear()
         spin_until(ros_node, lambda: False, 0.3)
         assert seen["targets"], "a hold is published, not silence"
