@@ -13,7 +13,9 @@ control period ahead, for a joint trajectory controller), plus ``/gripper_comman
 ``~/reset_memory`` (Trigger) and ``~/enable`` (SetBool). Inference runs in the control timer
 under a single-threaded executor. Camera health (frame age, frozen content, failed decodes)
 sets the runtime's per-camera noise levels; the watchdog holds the arm when every camera is
-stale or inference overruns; every command is clamped and never non-finite.
+stale or inference overruns, the start gate at the start of an episode (activation or
+``~/reset_memory``) until every camera has sent a new frame; every command is clamped and never
+non-finite.
 """
 
 from __future__ import annotations
