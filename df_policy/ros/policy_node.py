@@ -73,13 +73,9 @@ class PolicyNode(LifecycleNode):
         self.policy = None
         self.enabled = True
         self.active = False
-        self.monitors = {cam: CameraMonitor() for cam in self.params["cameras"]}
-        self.frames: dict[str, np.ndarray | None] = {cam: None for cam in self.params["cameras"]}
         self.ee_pose: np.ndarray | None = None
         self.joints: np.ndarray | None = None
         self.kinematics = None
-        self.queue: list[np.ndarray] = []
-        self.last_command: np.ndarray | None = None
         self.last_output = None
         self.inference_s = 0.0
         self.transport_ms: dict[str, float] = {}
@@ -90,6 +86,7 @@ class PolicyNode(LifecycleNode):
                                    max_step_m=self.params["max_step_m"])
         self.watchdog = Watchdog(self.safety)
         self.start_gate = StartGate(self.params["start_wait_s"])
+        self._start_episode()  # camera monitors, frames, action queue, last command
         for cam in self.params["cameras"]:
             self.create_subscription(Image, f"/{cam}/image_raw",
                                      lambda msg, cam=cam: self._on_image(cam, msg),
@@ -197,9 +194,9 @@ class PolicyNode(LifecycleNode):
             self.policy.reset()
         self.start_gate.reset()
         self.monitors = {cam: CameraMonitor() for cam in self.params["cameras"]}
-        self.frames = {cam: None for cam in self.params["cameras"]}
-        self.queue.clear()
-        self.last_command = None
+        self.frames: dict[str, np.ndarray | None] = {cam: None for cam in self.params["cameras"]}
+        self.queue: list[np.ndarray] = []
+        self.last_command: np.ndarray | None = None
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.enabled = bool(request.data)
