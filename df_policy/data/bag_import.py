@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from df_policy.data.config import BagImportConfig
-from df_policy.data.messages import gripper_opening, joint_positions, msg_to_pose
+from df_policy.data.messages import gripper_opening, joint_positions, msg_to_pose, stamp_seconds
 from df_policy.data.store import EpisodeStore
 from df_policy.errors import DataError
 from df_policy.images import compressed_to_rgb, image_to_rgb, resize_images
@@ -200,8 +200,8 @@ def _wanted_topics(
 def _stamp(msg: Any, receive_ns: int, mode: str) -> float:
     """Message time in seconds: its header stamp, or the receive time."""
     header = getattr(msg, "header", None)
-    if mode == "header" and header is not None and (header.stamp.sec or header.stamp.nanosec):
-        return header.stamp.sec + header.stamp.nanosec * 1e-9
+    if mode == "header" and header is not None and stamp_seconds(header.stamp):
+        return stamp_seconds(header.stamp)
     return receive_ns * 1e-9
 
 

@@ -18,6 +18,11 @@ FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 """Finger joints; the gripper opening is the sum of their positions (each 0..0.04 m)."""
 
 
+def stamp_seconds(stamp: Any) -> float:
+    """A ``builtin_interfaces/Time`` in seconds (0.0 for an unset stamp)."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
 def msg_to_pose(msg: Any) -> np.ndarray:
     """``geometry_msgs/PoseStamped`` -> ``[x, y, z, qw, qx, qy, qz]``."""
     p, q = msg.pose.position, msg.pose.orientation

@@ -89,7 +89,7 @@ class DemoClient:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
-        from std_srvs.srv import Trigger
+        from std_srvs.srv import SetBool, Trigger
 
         self.rclpy = rclpy
         rclpy.init()
@@ -97,6 +97,7 @@ class DemoClient:
         self.change_state = self.node.create_client(ChangeState, "/policy_node/change_state")
         self.reset_sim = self.node.create_client(Trigger, "/sim/reset")
         self.reset_memory = self.node.create_client(Trigger, "/policy_node/reset_memory")
+        self.enable = self.node.create_client(SetBool, "/policy_node/enable")
         self.status: dict[str, Any] = {}
         self.latencies: list[float] = []
         self.frames: list[np.ndarray] | None = None
@@ -138,6 +139,18 @@ class DemoClient:
             raise DfPolicyError(f"service {client.srv_name} did not answer")
         return future.result()
 
+    def new_episode(self) -> dict[str, Any]:
+        """Pause the policy, reset the scene, reset the policy's memory, resume; returns the
+        sim's episode (seed, orange_start). Paused first, so no command computed in the old
+        episode reaches the new one."""
+        from std_srvs.srv import SetBool, Trigger
+
+        self.call(self.enable, SetBool.Request(data=False))
+        reply = self.call(self.reset_sim, Trigger.Request())
+        self.call(self.reset_memory, Trigger.Request())
+        self.call(self.enable, SetBool.Request(data=True))
+        return json.loads(reply.message)
+
     def transition(self, transition_id: int) -> bool:
         """Ask policy_node for a lifecycle transition; True on success."""
         from lifecycle_msgs.srv import ChangeState
@@ -158,7 +171,6 @@ def run_demo(episodes: int, params_file: Path, checkpoint: str | None,
              ) -> dict[str, Any]:
     """Closed-loop fruit swapping through the ROS nodes; returns (and writes) the figures."""
     from lifecycle_msgs.msg import Transition
-    from std_srvs.srv import Trigger
 
     extra = {"policy_node": ["-p", f"checkpoint:={checkpoint}"]} if checkpoint else {}
     outcomes = []
@@ -168,8 +180,7 @@ def run_demo(episodes: int, params_file: Path, checkpoint: str | None,
             if not client.transition(Transition.TRANSITION_CONFIGURE):
                 raise DfPolicyError(f"policy_node failed to configure; see {log_dir}")
             for index in range(episodes):
-                reply = client.call(client.reset_sim, Trigger.Request())
-                client.call(client.reset_memory, Trigger.Request())
+                episode = client.new_episode()
                 client.status = {}
                 client.frames = [] if index == 0 and video_path else None
                 if index == 0:
@@ -177,7 +188,7 @@ def run_demo(episodes: int, params_file: Path, checkpoint: str | None,
                 started = time.monotonic()
                 client.spin_until(lambda: client.status.get("done", False), episode_timeout)
                 status = client.status
-                outcomes.append({"episode": index, **json.loads(reply.message),
+                outcomes.append({"episode": index, **episode,
                                  "success": bool(status.get("success")),
                                  "stage": status.get("stage"), "steps": status.get("step"),
                                  "seconds": round(time.monotonic() - started, 1)})

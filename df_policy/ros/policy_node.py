@@ -34,7 +34,7 @@ from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from df_policy.data.messages import ARM_JOINTS, joint_positions, msg_to_pose
+from df_policy.data.messages import ARM_JOINTS, joint_positions, msg_to_pose, stamp_seconds
 from df_policy.images import image_to_rgb
 from df_policy.policy.camera_health import CameraMonitor
 from df_policy.policy.safety import SafetyConfig, StartGate, Watchdog, clamp_action
@@ -73,8 +73,6 @@ class PolicyNode(LifecycleNode):
         self.policy = None
         self.enabled = True
         self.active = False
-        self.ee_pose: np.ndarray | None = None
-        self.joints: np.ndarray | None = None
         self.kinematics = None
         self.last_output = None
         self.inference_s = 0.0
@@ -86,7 +84,7 @@ class PolicyNode(LifecycleNode):
                                    max_step_m=self.params["max_step_m"])
         self.watchdog = Watchdog(self.safety)
         self.start_gate = StartGate(self.params["start_wait_s"])
-        self._start_episode()  # camera monitors, frames, action queue, last command
+        self._start_episode()  # camera monitors, frames, arm state, action queue, last command
         for cam in self.params["cameras"]:
             self.create_subscription(Image, f"/{cam}/image_raw",
                                      lambda msg, cam=cam: self._on_image(cam, msg),
@@ -154,14 +152,22 @@ class PolicyNode(LifecycleNode):
             self.monitors[cam].failed()
             self.get_logger().error(f"/{cam}/image_raw: {err}", throttle_duration_sec=2.0)
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if self._before_episode(msg):
+            return
+        stamp = stamp_seconds(msg.header.stamp)
         now = self._now()
         if stamp:
             self.transport_ms[cam] = 1000 * (now - stamp)
         self.monitors[cam].frame(frame, stamp or now)
         self.frames[cam] = frame.copy()
 
+    def _before_episode(self, msg: object) -> bool:
+        """Whether the message is stamped before this episode started (then it is dropped)."""
+        return 0.0 < stamp_seconds(msg.header.stamp) < self.episode_start
+
     def _on_pose(self, msg: PoseStamped) -> None:
+        if self._before_episode(msg):
+            return
         pose = msg_to_pose(msg)
         if np.all(np.isfinite(pose)):
             self.ee_pose = pose
@@ -169,6 +175,8 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error("ignored a non-finite /ee_pose", throttle_duration_sec=2.0)
 
     def _on_joints(self, msg: JointState) -> None:
+        if self._before_episode(msg):
+            return
         try:
             joints = joint_positions(msg, ARM_JOINTS)
         except ValueError as err:
@@ -187,12 +195,16 @@ class PolicyNode(LifecycleNode):
         return response
 
     def _start_episode(self) -> None:
-        """Fresh memory, and only frames that arrive from now on: a frame of the previous
-        episode must not become the first token of this one (the start gate waits for new
-        frames)."""
+        """Fresh memory, and only frames and arm states stamped from now on: a frame of the
+        previous episode must not become the first token of this one (the start gate waits
+        for new frames), nor its last pose the target of a hold (a reset scene may have moved
+        the arm)."""
         if self.policy is not None:
             self.policy.reset()
         self.start_gate.reset()
+        self.episode_start = self._now()
+        self.ee_pose: np.ndarray | None = None
+        self.joints: np.ndarray | None = None
         self.monitors = {cam: CameraMonitor() for cam in self.params["cameras"]}
         self.frames: dict[str, np.ndarray | None] = {cam: None for cam in self.params["cameras"]}
         self.queue: list[np.ndarray] = []

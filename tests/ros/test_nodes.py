@@ -158,8 +158,9 @@ def test_joint_trajectory_output_drives_the_arm(tmp_path, params_file, ros_node)
 
 def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ros_node):
     """This process is the robot's cameras. A silent wrist camera at the start -> hold for
-    start_wait_s, then run without it; stop both -> hold within 2 periods of stale_s; start
-    them again -> control resumes; deactivate -> hold; cleanup frees the model."""
+    start_wait_s, then run without it; stop both -> hold within 2 periods of stale_s; reset
+    the memory -> frames and poses stamped before the reset are ignored; start the cameras
+    again -> control resumes; deactivate -> hold; cleanup frees the model."""
     seen = watch(ros_node)
     cameras = {cam: ros_node.create_publisher(Image, f"/{cam}/image_raw",
                                               qos_profile_sensor_data)
@@ -168,10 +169,11 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
     pose = np.array([0.0, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0])
     rng = np.random.default_rng(0)
     streaming = {"front": True, "wrist": False}
+    late = {"stamp": None, "pose": None}  # messages of a previous episode, delivered late
 
     def publish_frames():
-        stamp = ros_node.get_clock().now().to_msg()
-        pose_pub.publish(pose_to_msg(pose, stamp))
+        stamp = late["stamp"] or ros_node.get_clock().now().to_msg()
+        pose_pub.publish(pose_to_msg(pose if late["pose"] is None else late["pose"], stamp))
         for cam, publisher in cameras.items():
             if streaming[cam]:
                 msg = rgb_to_image(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
@@ -201,10 +203,21 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
         held_after = (ros_node.get_clock().now() - stopped).nanoseconds * 1e-9
         assert held_after <= 0.25 + 2 * 0.1 + 0.1, held_after
         reset = ros_node.create_client(Trigger, "/policy_node/reset_memory")
+        before_reset = ros_node.get_clock().now().to_msg()
         assert call(ros_node, reset, Trigger.Request()).success
         assert spin_until(ros_node, lambda: seen["diag"][-1].message
                           == "waiting for the first frame of front, wrist", 5), \
             "a new episode does not start from the previous episode's frames"
+        late.update(stamp=before_reset, pose=pose + [0.2, 0, 0, 0, 0, 0, 0])
+        streaming.update(front=True, wrist=True)
+        seen["targets"].clear()
+        spin_until(ros_node, lambda: False, 0.5)
+        assert seen["diag"][-1].message == "waiting for the first frame of front, wrist", \
+            "frames stamped before the reset opened the start gate"
+        assert not any(np.allclose(t, late["pose"]) for t in seen["targets"]), \
+            "a hold went to a pose stamped before the reset"
+        late.update(stamp=None, pose=None)
+        streaming.update(front=False, wrist=False)
         seen["targets"].clear()
         spin_until(ros_node, lambda: False, 0.3)
         assert seen["targets"], "a hold is published, not silence"
