@@ -6,8 +6,9 @@
 
 Each cell runs ``df-policy eval``'s :func:`~df_policy.eval.runner.evaluate` on held-out seeds
 (the same seeds for every cell) and keeps its ``results.json`` under ``--out``. Prints a
-markdown table (success, 95% Wilson interval, median policy step) and writes it with the
-command line to ``<out>/table.md`` and ``<out>/table.json``.
+markdown table (success, 95% Wilson interval, median policy step) and a second one (success by
+starting layout, the stage where failures stopped) and writes both with the command line to
+``<out>/table.md`` and ``<out>/table.json``.
 """
 
 import argparse
@@ -74,7 +75,8 @@ def main() -> None:
                      "successes": cell["successes"], "episodes": cell["episodes"],
                      "success_rate": cell["success_rate"], "wilson95": cell["wilson95"],
                      "policy_ms_median": cell["policy_ms_median"],
-                     "seconds": report["seconds"]})
+                     "seconds": report["seconds"], "by_layout": cell["by_layout"],
+                     "failed_at_stage": cell["failed_at_stage"]})
         print(json.dumps(rows[-1]), flush=True)
     command = " ".join(["python", *sys.argv])
     lines = [f"`{command}` (DF: `{args.checkpoint}`, DP-style: `{args.dp_checkpoint}`)", "",
@@ -85,6 +87,12 @@ def main() -> None:
         lines.append(f"| {row['variant']} | {row['suite']} | {row['severity']:g} | "
                      f"{row['successes']}/{row['episodes']} = {row['success_rate']:.2f} | "
                      f"[{low:.2f}, {high:.2f}] | {row['policy_ms_median']:.1f} |")
+    lines += ["", "| policy | suite | orange in A | orange in B | failures at stage 0 / 1 / 2 |",
+              "|---|---|---|---|---|"]
+    for row in rows:
+        (a_won, a_all), (b_won, b_all) = row["by_layout"]["A"], row["by_layout"]["B"]
+        lines.append(f"| {row['variant']} | {row['suite']} | {a_won}/{a_all} | {b_won}/{b_all} "
+                     f"| {' / '.join(map(str, row['failed_at_stage']))} |")
     table = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(table + "\n")

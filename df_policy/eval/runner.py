@@ -177,6 +177,7 @@ def evaluate(checkpoint: str | Path, suite: str, episodes: int, workers: int,
             "success_rate": wins / len(outcomes), "wilson95": [low, high],
             "mean_stage": float(np.mean([o["stage"] for o in outcomes])),
             "policy_ms_median": statistics.median(o["policy_ms_median"] for o in outcomes),
+            **outcome_breakdown(outcomes),
             "outcomes": outcomes,
         })
     bar.close()
@@ -186,6 +187,16 @@ def evaluate(checkpoint: str | Path, suite: str, episodes: int, workers: int,
     (out / "results.json").write_text(json.dumps(report, indent=2))
     plot_success(report, out / f"{suite}.png")
     return report
+
+
+def outcome_breakdown(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where episodes went wrong: successes/episodes per starting layout (orange in slot A or
+    B) and the number of failures that stopped at each stage (moves completed, 0..2)."""
+    by_layout = {start: [sum(o["success"] for o in outcomes if o["orange_start"] == start),
+                         sum(o["orange_start"] == start for o in outcomes)] for start in "AB"}
+    failed = [sum(not o["success"] and o["stage"] == stage for o in outcomes)
+              for stage in range(3)]
+    return {"by_layout": by_layout, "failed_at_stage": failed}
 
 
 def plot_success(report: dict[str, Any], png: Path) -> None:

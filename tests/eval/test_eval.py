@@ -47,6 +47,18 @@ def test_episode_start_waits_for_every_camera_then_goes_without_a_dead_one():
     assert run_episode(policy(), sim, "clean", 0.0, seed=5)["start_wait_steps"] == 0
 
 
+def test_outcome_breakdown_counts_layouts_and_failure_stages():
+    from df_policy.eval.runner import outcome_breakdown
+
+    outcomes = [{"success": True, "stage": 3, "orange_start": "A"},
+                {"success": False, "stage": 0, "orange_start": "A"},
+                {"success": False, "stage": 2, "orange_start": "B"},
+                {"success": False, "stage": 2, "orange_start": "B"},
+                {"success": True, "stage": 3, "orange_start": "B"}]
+    assert outcome_breakdown(outcomes) == {"by_layout": {"A": [1, 2], "B": [1, 3]},
+                                           "failed_at_stage": [1, 0, 2]}
+
+
 def test_evaluate_writes_results_plot_and_forecast_videos(tmp_path, tiny_checkpoint):
     import json
 
@@ -60,6 +72,8 @@ def test_evaluate_writes_results_plot_and_forecast_videos(tmp_path, tiny_checkpo
                       runtime=RuntimeConfig(), sim=sim, out=tmp_path, progress=False, videos=1)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["cells"][0]["episodes"] == 2 == report["cells"][0]["episodes"]
+    layouts = saved["cells"][0]["by_layout"]
+    assert layouts["A"][1] + layouts["B"][1] == 2
     assert (tmp_path / "wrist_dead.png").is_file()
     outcomes = saved["cells"][0]["outcomes"]
     assert outcomes[0]["video"] == "wrist_dead_1_seed1000000.mp4" and "video" not in outcomes[1]
