@@ -146,13 +146,13 @@ class PolicyNode(LifecycleNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_image(self, cam: str, msg: Image) -> None:
+        if self._before_episode(msg):
+            return
         try:
             frame = image_to_rgb(msg)
         except ValueError as err:
             self.monitors[cam].failed()
             self.get_logger().error(f"/{cam}/image_raw: {err}", throttle_duration_sec=2.0)
-            return
-        if self._before_episode(msg):
             return
         stamp = stamp_seconds(msg.header.stamp)
         now = self._now()
