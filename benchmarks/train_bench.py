@@ -34,13 +34,15 @@ def main() -> None:
     model = DiffusionForcingModel(config).to(args.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
+    mixed_precision = args.device == "cuda"  # as the trainer does (bfloat16 autocast)
     rates = []
     for step in range(args.steps + 2):
         tokens, token_mask, modality_mask = dataset.sample_batch(args.batch, normalizer, generator)
         tokens = {k: v.to(args.device) for k, v in tokens.items()}
         started = time.perf_counter()
-        loss, _ = model.loss(tokens, token_mask.to(args.device), modality_mask.to(args.device),
-                             generator)
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=mixed_precision):
+            loss, _ = model.loss(tokens, token_mask.to(args.device),
+                                 modality_mask.to(args.device), generator)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -50,7 +52,8 @@ def main() -> None:
             rates.append(int(token_mask.sum()) / (time.perf_counter() - started))
     print(json.dumps({
         "command": " ".join(["python", *sys.argv]),
-        "config": args.config, "device": args.device, "threads": args.threads,
+        "config": args.config, "threads": args.threads, "mixed_precision": mixed_precision,
+        "device": args.device if args.device != "cuda" else torch.cuda.get_device_name(),
         "batch_episodes": args.batch,
         "parameters": sum(p.numel() for p in model.parameters()),
         "tokens_per_s_median": round(statistics.median(rates), 1),

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from df_policy.model import rng
 from df_policy.model.config import ModelConfig
 from df_policy.model.networks import (
     ActionEncoder,
@@ -197,18 +198,16 @@ class DiffusionForcingModel(nn.Module):
         batch, horizon, modalities = modality_mask.shape
         device = modality_mask.device
         top = cfg.num_levels - 1
-        levels = torch.randint(0, cfg.num_levels, (batch, horizon, modalities),
-                               generator=generator, device=device)
-        shared = torch.rand((batch, horizon, 1), generator=generator, device=device)
+        levels = rng.randint(cfg.num_levels, (batch, horizon, modalities), generator, device)
+        shared = rng.rand((batch, horizon, 1), generator, device)
         levels = torch.where(shared < whole_token_prob, levels[:, :, :1], levels)
-        query = torch.rand((batch, horizon, 1), generator=generator, device=device)
+        query = rng.rand((batch, horizon, 1), generator, device)
         cameras = torch.arange(modalities, device=device) < len(cfg.cameras)
         levels = torch.where((query < policy_query_prob) & cameras, top, levels)
         if torch.rand((), generator=generator).item() < first_clean_prob:
             levels[:, 0] = 0
-        dead = torch.rand((batch, 1, 1), generator=generator, device=device) < camera_dropout_prob
-        which = torch.randint(0, len(cfg.cameras), (batch, 1, 1), generator=generator,
-                              device=device)
+        dead = rng.rand((batch, 1, 1), generator, device) < camera_dropout_prob
+        which = rng.randint(len(cfg.cameras), (batch, 1, 1), generator, device)
         levels = torch.where(dead & (torch.arange(modalities, device=device) == which), top,
                              levels)
         return torch.where(modality_mask, levels, torch.full_like(levels, top))

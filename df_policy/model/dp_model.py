@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from df_policy.model import rng
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY, ENCODER_CHANNELS
 from df_policy.model.networks import ImageEncoder, LevelEmbedding
@@ -92,8 +93,7 @@ class DiffusionPolicyModel(nn.Module):
         previous = {cam: torch.cat([frames[cam][:, :1], frames[cam][:, :-2]], dim=1)[valid]
                     for cam in cfg.cameras}
         target = tokens[ACTION_KEY][:, 1:][valid]
-        levels = torch.randint(0, cfg.num_levels, (len(target), 1), generator=generator,
-                               device=target.device)
+        levels = rng.randint(cfg.num_levels, (len(target), 1), generator, target.device)
         noise = self.schedule.sample_noise(target, generator)
         noisy = self.schedule.add_noise(target, noise, levels[:, 0])
         x0_hat = self.denoise(noisy, levels, self.observe(previous, current))

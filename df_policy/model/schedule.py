@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from df_policy.model import rng
+
 
 def cosine_alpha_bar(num_levels: int, s: float = 0.008) -> torch.Tensor:
     """alpha_bar for levels 0..K-1 from the cosine schedule (betas clipped at 0.999)."""
@@ -40,7 +42,7 @@ class NoiseSchedule(torch.nn.Module):
 
     def sample_noise(self, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """Standard Gaussian noise clamped to +-clip_noise."""
-        noise = torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+        noise = rng.randn(like.shape, generator, like.device, like.dtype)
         return noise.clamp(-self.clip_noise, self.clip_noise)
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, level: torch.Tensor) -> torch.Tensor:

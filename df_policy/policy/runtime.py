@@ -152,10 +152,10 @@ class DFPolicy(CheckpointPolicy):
 
         z_prev = self.z if self.config.memory else self.model.initial_latent(1)
         self.z = self.model.absorb(z_prev, token, level_tensor, self.generator)
-        absorbed = time.perf_counter()
+        absorbed = self._clock()
         steps = self.config.sampling_steps or None
         prediction = self.model.predict_next(self.z, self.generator, steps)
-        predicted = time.perf_counter()
+        predicted = self._clock()
 
         actions = postprocess_actions(self.loaded.normalizer, prediction[ACTION_KEY], cfg)
         self.executed = actions
@@ -173,6 +173,12 @@ class DFPolicy(CheckpointPolicy):
             },
         )
 
+    def _clock(self) -> float:
+        """perf_counter once the GPU's queued work is done (per-stage timings stay true)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
     def _action_part(self, executed: np.ndarray | None) -> torch.Tensor:
         """The normalised chunk executed since the last token (zeros before the first)."""
         cfg = self.model_config
@@ -183,7 +189,8 @@ class DFPolicy(CheckpointPolicy):
         if chunk.shape != (cfg.chunk, cfg.action_dim) or not np.all(np.isfinite(chunk)):
             raise ValueError(f"executed actions must be a finite ({cfg.chunk}, "
                              f"{cfg.action_dim}) array, got {chunk.shape}")
-        return self.loaded.normalizer.normalize(torch.from_numpy(chunk)).reshape(1, -1).cpu()
+        normalized = self.loaded.normalizer.normalize(torch.from_numpy(chunk).to(self.device))
+        return normalized.reshape(1, -1)
 
     def _surprise(self, cam: str, observed: torch.Tensor) -> float:
         """Forecast error of the arriving frame (z-score when calibrated); 0 on the first step."""

@@ -96,22 +96,20 @@ def train(
 
     # -- model, EMA, optimiser, RNG (fresh or resumed) ---------------------------------------
     torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank and run
-    model = ckpt.MODEL_KINDS[kind](model_cfg)
-    normalizer = dataset.fit_normalizer()
+    # On the device before the optimiser exists: resumed optimiser moments follow the weights.
+    model = ckpt.MODEL_KINDS[kind](model_cfg).to(device)
+    normalizer = dataset.fit_normalizer()  # stays on the CPU, where batches are built
     generator = torch.Generator().manual_seed(train_cfg.seed + rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas,
                                   weight_decay=train_cfg.weight_decay)
     step = 0
-    ema = copy.deepcopy(model)
+    ema = copy.deepcopy(model).eval()
     if resume:
         step = _resume(out, model, ema, normalizer, optimizer, generator, sections)
     elif (out / ckpt.LATEST).exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, train_cfg),
                                                   last_epoch=step - 1)
-    model.to(device)
-    ema.to(device).eval()
-    normalizer.to(device)
     trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     autocast = device.type == "cuda" and train_cfg.mixed_precision
 
@@ -133,7 +131,7 @@ def train(
         start_window = (train_cfg.start_window_prob > 0
                         and bool(torch.rand((), generator=generator) < train_cfg.start_window_prob))
         tokens, token_mask, modality_mask = dataset.sample_batch(
-            train_cfg.batch_size, normalizer.cpu(), generator,
+            train_cfg.batch_size, normalizer, generator,
             max_tokens=train_cfg.start_window_tokens if start_window else None,
         )
         tokens = {k: v.to(device) for k, v in tokens.items()}
@@ -168,7 +166,7 @@ def train(
         if rank == 0 and (step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps):
             state = {"step": step, "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "generator": generator.get_state()}
-            folder = ckpt.save_checkpoint(out, step, model, ema, normalizer.cpu(), sections,
+            folder = ckpt.save_checkpoint(out, step, model, ema, normalizer, sections,
                                           state)
             if on_checkpoint is not None:
                 figures = {"step": step, **on_checkpoint(folder, step)}
