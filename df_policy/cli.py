@@ -17,6 +17,7 @@ from typing import NoReturn
 from df_policy.config import load_section
 from df_policy.errors import ConfigError, DfPolicyError
 from df_policy.paths import data_dir
+from df_policy.seeds import EVAL_SEED_OFFSET, VALIDATION_SEED_OFFSET
 
 EXIT_USAGE = 2
 
@@ -156,7 +157,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
     severities = tuple(args.severity) if args.severity else None
     report = evaluate(args.checkpoint, args.suite, args.episodes, args.workers, runtime, sim,
-                      args.out, severities, progress=not args.quiet, videos=args.videos)
+                      args.out, severities, args.first_seed, not args.quiet, args.videos)
     for cell in report["cells"]:
         low, high = cell["wilson95"]
         print(f"{report['suite']} severity {cell['severity']:g}: success "
@@ -269,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--severity", type=float, action="append",
                    help="severity to run (repeatable; default: the suite's list)")
     p.add_argument("--episodes", type=int, default=100, help="episodes per severity")
+    p.add_argument("--first-seed", type=int, default=EVAL_SEED_OFFSET,
+                   help="seed of the first episode (default: the held-out test seeds; "
+                        f"tune settings on others, e.g. {VALIDATION_SEED_OFFSET})")
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     p.add_argument("--baseline", choices=["memoryless", "noise_unaware"],
                    help="run a baseline variant of the same checkpoint")

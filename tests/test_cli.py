@@ -52,3 +52,23 @@ def test_config_error_is_one_line_exit_2(tmp_path, capsys):
 def test_installed_console_script_runs():
     result = subprocess.run([str(EXE), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "collect" in result.stdout
+
+
+def test_eval_runs_the_seeds_asked_for(tmp_path, tiny_checkpoint, capsys):
+    """Settings are tuned on validation seeds (--first-seed) and scored on the test seeds."""
+    import json
+
+    from df_policy.seeds import EVAL_SEED_OFFSET, VALIDATION_SEED_OFFSET
+
+    common = ["eval", "--checkpoint", str(tiny_checkpoint), "--suite", "clean", "--episodes",
+              "2", "--workers", "1", "--videos", "0", "--quiet", "--sim", "image_size=16",
+              "--sim", "max_steps=4"]
+    runs = {"test": [], "validation": ["--first-seed", str(VALIDATION_SEED_OFFSET)]}
+    for name, extra in runs.items():
+        assert main([*common, *extra, "--out", str(tmp_path / name)]) == 0
+    seeds = {name: [o["seed"] for o in json.loads((tmp_path / name / "results.json")
+                                                    .read_text())["cells"][0]["outcomes"]]
+             for name in runs}
+    assert seeds == {"test": [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + 1],
+                     "validation": [VALIDATION_SEED_OFFSET, VALIDATION_SEED_OFFSET + 1]}
+    assert "clean severity 0: success" in capsys.readouterr().out

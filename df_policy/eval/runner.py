@@ -31,10 +31,8 @@ from df_policy.eval.suites import SUITES, make_setup
 from df_policy.policy.camera_health import CameraMonitor
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.safety import StartGate
+from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
-
-EVAL_SEED_OFFSET = 1_000_000
-"""Evaluation seeds start here, far from the demonstration seeds (held-out scenes)."""
 
 
 @dataclasses.dataclass
