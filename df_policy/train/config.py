@@ -37,6 +37,10 @@ class TrainConfig:
     camera_dropout_prob: float = 0.0
     """Chance per episode that one camera, drawn uniformly, is dead (top level) all episode,
     as when a camera fails for good at run time (the ``wrist_dead`` suite)."""
+    shadow_prob: float = 0.0
+    """Chance per episode and camera of a moving shadow over its images (a band darkened to
+    30-70 % brightness sliding across the view; :mod:`df_policy.train.augment`), as an object
+    passing a light casts one."""
     start_window_prob: float = 0.0
     """Chance per batch that every episode is cut to its first ``start_window_tokens`` tokens:
     more gradient on the episode's start, where the context that memory must carry is seen
@@ -65,6 +69,7 @@ class TrainConfig:
         require(0 <= self.policy_query_prob <= 1, "policy_query_prob", "must be in [0, 1]")
         require(self.action_weight > 0, "action_weight", "must be > 0")
         require(0 <= self.camera_dropout_prob <= 1, "camera_dropout_prob", "must be in [0, 1]")
+        require(0 <= self.shadow_prob <= 1, "shadow_prob", "must be in [0, 1]")
         require(0 <= self.start_window_prob <= 1, "start_window_prob", "must be in [0, 1]")
         require(self.start_window_tokens >= 2, "start_window_tokens", "must be >= 2")
         require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",

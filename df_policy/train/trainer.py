@@ -25,6 +25,7 @@ from df_policy.config import to_dict
 from df_policy.errors import CheckpointError, ConfigError, DataError
 from df_policy.model.config import ModelConfig
 from df_policy.train import checkpoint as ckpt
+from df_policy.train.augment import moving_shadows
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
 
@@ -134,6 +135,8 @@ def train(
             train_cfg.batch_size, normalizer, generator,
             max_tokens=train_cfg.start_window_tokens if start_window else None,
         )
+        for cam in model_cfg.cameras:
+            tokens[cam] = moving_shadows(tokens[cam], train_cfg.shadow_prob, generator)
         tokens = {k: v.to(device) for k, v in tokens.items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss, info = trained(tokens, token_mask.to(device), modality_mask.to(device),
