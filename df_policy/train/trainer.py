@@ -135,9 +135,9 @@ def train(
             train_cfg.batch_size, normalizer, generator,
             max_tokens=train_cfg.start_window_tokens if start_window else None,
         )
-        for cam in model_cfg.cameras:
-            tokens[cam] = moving_shadows(tokens[cam], train_cfg.shadow_prob, generator)
         tokens = {k: v.to(device) for k, v in tokens.items()}
+        for cam in model_cfg.cameras:  # on the device: the images are the batch's bulk
+            tokens[cam] = moving_shadows(tokens[cam], train_cfg.shadow_prob, generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss, info = trained(tokens, token_mask.to(device), modality_mask.to(device),
                                  generator, train_cfg.whole_token_prob, train_cfg.first_clean_prob,
