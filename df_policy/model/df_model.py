@@ -184,6 +184,7 @@ class DiffusionForcingModel(nn.Module):
         first_clean_prob: float = 0.5,
         policy_query_prob: float = 0.5,
         camera_dropout_prob: float = 0.0,
+        camera_dropout_weights: tuple[float, ...] | None = None,
     ) -> torch.Tensor:
         """Training noise levels (B, T, M) for tokens with ``modality_mask`` (B, T, M).
 
@@ -191,8 +192,8 @@ class DiffusionForcingModel(nn.Module):
         tokens use one level for all modalities; a ``policy_query_prob`` share hold every
         camera at the top level; token 0 is clean with ``first_clean_prob`` (one draw per
         batch); in a ``camera_dropout_prob`` share of the episodes one camera, drawn
-        uniformly, is at the top level all episode long (a dead camera); a missing modality is
-        always at the top level. See :meth:`loss`.
+        uniformly or with ``camera_dropout_weights``, is at the top level all episode long (a
+        dead camera); a missing modality is always at the top level. See :meth:`loss`.
         """
         cfg = self.config
         batch, horizon, modalities = modality_mask.shape
@@ -207,7 +208,12 @@ class DiffusionForcingModel(nn.Module):
         if torch.rand((), generator=generator).item() < first_clean_prob:
             levels[:, 0] = 0
         dead = rng.rand((batch, 1, 1), generator, device) < camera_dropout_prob
-        which = rng.randint(len(cfg.cameras), (batch, 1, 1), generator, device)
+        if camera_dropout_weights is None:
+            which = rng.randint(len(cfg.cameras), (batch, 1, 1), generator, device)
+        else:  # the camera whose cumulative share first exceeds a uniform draw
+            shares = torch.tensor(camera_dropout_weights, device=device).cumsum(0)
+            draw = rng.rand((batch, 1, 1), generator, device) * shares[-1]
+            which = (draw[..., None] >= shares[:-1]).sum(-1)
         levels = torch.where(dead & (torch.arange(modalities, device=device) == which), top,
                              levels)
         return torch.where(modality_mask, levels, torch.full_like(levels, top))
@@ -223,6 +229,7 @@ class DiffusionForcingModel(nn.Module):
         policy_query_prob: float = 0.5,
         action_weight: float = 1.0,
         camera_dropout_prob: float = 0.0,
+        camera_dropout_weights: tuple[float, ...] | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """x0-prediction MSE over whole episodes, masked.
 
@@ -242,6 +249,8 @@ class DiffusionForcingModel(nn.Module):
                 the loss is the weighted mean over modalities.
             camera_dropout_prob: chance per episode that one camera is dead (top level) for
                 the whole episode; it stays in the loss, as a forecast from memory.
+            camera_dropout_weights: relative chance of each camera (in ``config.cameras``
+                order) to be the dead one; None: uniform.
 
         Returns:
             (loss, {"loss/<modality>": value}) — masked means over valid entries.
@@ -250,7 +259,8 @@ class DiffusionForcingModel(nn.Module):
         batch, horizon = token_mask.shape
         device = token_mask.device
         levels = self.draw_levels(modality_mask, generator, whole_token_prob, first_clean_prob,
-                                  policy_query_prob, camera_dropout_prob)
+                                  policy_query_prob, camera_dropout_prob,
+                                  camera_dropout_weights)
         valid = modality_mask & token_mask[:, :, None]  # (B, T, M)
 
         z = self.initial_latent(batch)

@@ -37,6 +37,10 @@ class TrainConfig:
     camera_dropout_prob: float = 0.0
     """Chance per episode that one camera, drawn uniformly, is dead (top level) all episode,
     as when a camera fails for good at run time (the ``wrist_dead`` suite)."""
+    camera_dropout_weights: tuple[float, ...] | None = None
+    """Relative chance of each camera (in ``model.cameras`` order) to be the dead one; None:
+    uniform. ``[0.2, 0.8]`` with cameras ``[front, wrist]`` kills the wrist four times as
+    often as the front."""
     shadow_prob: float = 0.0
     """Chance per episode and camera of a moving shadow over its images (a band darkened to
     30-70 % brightness sliding across the view; :mod:`df_policy.train.augment`), as an object
@@ -69,6 +73,11 @@ class TrainConfig:
         require(0 <= self.policy_query_prob <= 1, "policy_query_prob", "must be in [0, 1]")
         require(self.action_weight > 0, "action_weight", "must be > 0")
         require(0 <= self.camera_dropout_prob <= 1, "camera_dropout_prob", "must be in [0, 1]")
+        if self.camera_dropout_weights is not None:
+            self.camera_dropout_weights = tuple(float(w) for w in self.camera_dropout_weights)
+            require(all(w >= 0 for w in self.camera_dropout_weights)
+                    and sum(self.camera_dropout_weights) > 0, "camera_dropout_weights",
+                    "must be >= 0 with a positive sum")
         require(0 <= self.shadow_prob <= 1, "shadow_prob", "must be in [0, 1]")
         require(0 <= self.start_window_prob <= 1, "start_window_prob", "must be in [0, 1]")
         require(self.start_window_tokens >= 2, "start_window_tokens", "must be >= 2")

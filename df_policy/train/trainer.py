@@ -89,6 +89,10 @@ def train(
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
     dataset = EpisodeDataset(data, model_cfg)
+    weights = train_cfg.camera_dropout_weights
+    if weights is not None and len(weights) != len(model_cfg.cameras):
+        raise ConfigError(f"train.camera_dropout_weights has {len(weights)} entries for "
+                          f"{len(model_cfg.cameras)} cameras {model_cfg.cameras}")
     if kind not in ckpt.MODEL_KINDS:
         raise ConfigError(f"unknown policy kind {kind!r} (known: {', '.join(ckpt.MODEL_KINDS)})")
     sections = {"policy": {"kind": kind}, "model": to_dict(model_cfg),
@@ -142,7 +146,8 @@ def train(
             loss, info = trained(tokens, token_mask.to(device), modality_mask.to(device),
                                  generator, train_cfg.whole_token_prob, train_cfg.first_clean_prob,
                                  train_cfg.policy_query_prob, train_cfg.action_weight,
-                                 train_cfg.camera_dropout_prob)
+                                 train_cfg.camera_dropout_prob,
+                                 train_cfg.camera_dropout_weights)
         if not torch.isfinite(loss):
             raise CheckpointError(
                 f"loss became {loss.item()} at step {step}; the last good checkpoint is kept "

@@ -99,6 +99,23 @@ def test_camera_dropout_kills_one_camera_for_a_whole_episode():
     assert (alive[:, 0] == 0).all(), "no dropout: the first token stays clean"
 
 
+def test_camera_dropout_weights_choose_which_camera_dies():
+    m = model()
+    _, _, modality_mask = make_batch(800, 4)
+    top = TINY.num_levels - 1
+    g = torch.Generator().manual_seed(0)
+
+    def dead_share(weights):
+        levels = m.draw_levels(modality_mask, g, 0.0, 1.0, 0.0, camera_dropout_prob=1.0,
+                               camera_dropout_weights=weights)
+        return (levels[..., :2] == top).all(dim=1).float().mean(dim=0)  # per camera
+
+    assert dead_share((0.0, 1.0)).tolist() == [0.0, 1.0], "only the wrist dies"
+    assert dead_share((1.0, 0.0)).tolist() == [1.0, 0.0], "only the front dies"
+    front, wrist = dead_share((1.0, 3.0)).tolist()
+    assert abs(front + wrist - 1) < 1e-6 and 0.7 < wrist < 0.8
+
+
 def test_action_weight_is_a_weighted_mean_over_modalities():
     m = model()
     batch = make_batch(2, 3)

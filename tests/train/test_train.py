@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from df_policy.errors import CheckpointError, DataError
+from df_policy.errors import CheckpointError, ConfigError, DataError
 from df_policy.model.config import ModelConfig
 from df_policy.train.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.train.dataset import EpisodeDataset
@@ -111,6 +111,9 @@ def test_mismatches_fail_at_once_naming_the_problem(sim_store, tmp_path):
         train(sim_store, bigger, tiny_train(steps=4), run, resume=True, progress=False)
     with pytest.raises(CheckpointError, match="--resume"):
         train(sim_store, TINY_MODEL, tiny_train(steps=2), run, progress=False)
+    with pytest.raises(ConfigError, match="3 entries for 2 cameras"):
+        train(sim_store, TINY_MODEL, tiny_train(camera_dropout_weights=(1, 1, 1)),
+              tmp_path / "other", progress=False)
     folder = checkpoint_dir(run)
     (folder / "ema.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="cannot read"):
