@@ -35,8 +35,9 @@ class TrainConfig:
     action_weight: float = 1.0
     """Weight of the action's loss against each camera's (the cameras weigh 1 each)."""
     camera_dropout_prob: float = 0.0
-    """Chance per episode that one camera, drawn uniformly, is dead (top level) all episode,
-    as when a camera fails for good at run time (the ``wrist_dead`` suite)."""
+    """Chance per episode that one camera (drawn by ``camera_dropout_weights``) is dead (top
+    level) all episode, as when a camera fails for good at run time (the ``wrist_dead``
+    suite)."""
     camera_dropout_weights: tuple[float, ...] | None = None
     """Relative chance of each camera (in ``model.cameras`` order) to be the dead one; None:
     uniform. ``[0.2, 0.8]`` with cameras ``[front, wrist]`` kills the wrist four times as
