@@ -208,7 +208,7 @@ class DiffusionForcingModel(nn.Module):
         if torch.rand((), generator=generator).item() < first_clean_prob:
             levels[:, 0] = 0
         dead = rng.rand((batch, 1, 1), generator, device) < camera_dropout_prob
-        if camera_dropout_weights is None:
+        if camera_dropout_weights is None:  # randint: the random stream of earlier runs
             which = rng.randint(len(cfg.cameras), (batch, 1, 1), generator, device)
         else:  # the camera whose cumulative share first exceeds a uniform draw
             shares = torch.tensor(camera_dropout_weights, device=device).cumsum(0)

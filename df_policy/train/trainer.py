@@ -88,13 +88,13 @@ def train(
     device = pick_device(train_cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
-    dataset = EpisodeDataset(data, model_cfg)
     weights = train_cfg.camera_dropout_weights
     if weights is not None and len(weights) != len(model_cfg.cameras):
         raise ConfigError(f"train.camera_dropout_weights has {len(weights)} entries for "
                           f"{len(model_cfg.cameras)} cameras {model_cfg.cameras}")
     if kind not in ckpt.MODEL_KINDS:
         raise ConfigError(f"unknown policy kind {kind!r} (known: {', '.join(ckpt.MODEL_KINDS)})")
+    dataset = EpisodeDataset(data, model_cfg)  # reads every episode: after the cheap checks
     sections = {"policy": {"kind": kind}, "model": to_dict(model_cfg),
                 "train": to_dict(train_cfg),
                 "data": {"store": str(data), "episodes": len(dataset)}}
