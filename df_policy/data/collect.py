@@ -33,6 +33,7 @@ from df_policy.errors import DataError
 from df_policy.sim.config import SimConfig
 
 _worker_env = None
+_worker_fumble_prob = 0.0
 
 
 def sibling(store_path: Path, suffix: str) -> Path:
@@ -40,41 +41,48 @@ def sibling(store_path: Path, suffix: str) -> Path:
     return store_path.with_name(store_path.name.removesuffix(".zarr") + suffix)
 
 
-def run_expert_episode(env: Any, seed: int) -> tuple[dict[str, np.ndarray], bool]:
-    """Roll out the scripted expert in ``env`` for ``seed``; returns (arrays, success)."""
+def run_expert_episode(env: Any, seed: int, fumble_prob: float = 0.0
+                       ) -> tuple[dict[str, np.ndarray], bool]:
+    """Roll out the scripted expert in ``env`` for ``seed``; returns (arrays, success).
+
+    The arrays hold the expert's intended actions; the arm executes them, offset while the
+    expert fumbles (``fumble_prob``, see :mod:`df_policy.sim.expert`).
+    """
     from df_policy.sim.episode import EpisodeBuffer
     from df_policy.sim.expert import ScriptedExpert
 
     obs, info = env.reset(seed=seed)
-    expert = ScriptedExpert(env, np.random.default_rng(seed))
+    expert = ScriptedExpert(env, np.random.default_rng(seed), fumble_prob)
     buffer = EpisodeBuffer(env.config.cameras)
     for _ in range(env.config.max_steps):
         action = expert.act(obs)
         buffer.add(obs, action)
-        obs, _, terminated, truncated, info = env.step(action)
+        obs, _, terminated, truncated, info = env.step(expert.executed(action))
         if terminated or truncated:
             break
     return buffer.arrays(), bool(info["is_success"])
 
 
-def _init_worker(sim: SimConfig) -> None:
-    global _worker_env
+def _init_worker(sim: SimConfig, fumble_prob: float) -> None:
+    global _worker_env, _worker_fumble_prob
     from df_policy.sim.env import FruitSwapEnv
 
     _worker_env = FruitSwapEnv(sim)
+    _worker_fumble_prob = fumble_prob
 
 
 def _worker_episode(seed: int) -> tuple[int, dict[str, np.ndarray], bool]:
-    arrays, success = run_expert_episode(_worker_env, seed)
+    arrays, success = run_expert_episode(_worker_env, seed, _worker_fumble_prob)
     return seed, arrays, success
 
 
 def _episodes(
-    sim: SimConfig, first_seed: int, workers: int
+    sim: SimConfig, first_seed: int, workers: int, fumble_prob: float
 ) -> Iterator[tuple[int, dict[str, np.ndarray], bool]]:
     """Endless stream of expert episodes for seeds first_seed, first_seed + 1, ... in order."""
     context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(workers, context, _init_worker, (sim,)) as pool:
+    initargs = (sim, fumble_prob)
+    with futures.ProcessPoolExecutor(workers, context, _init_worker, initargs) as pool:
         pending: dict[int, futures.Future] = {}
         next_seed = first_seed
         try:
@@ -119,7 +127,7 @@ def collect(
     bar = tqdm(total=cfg.episodes, initial=store.n_episodes, disable=not progress,
                unit="episode", desc="collect")
     try:
-        with contextlib.closing(_episodes(sim, first_seed, cfg.workers)) as stream:
+        with contextlib.closing(_episodes(sim, first_seed, cfg.workers, cfg.fumble_prob)) as stream:
             while store.n_episodes < cfg.episodes:  # the pool starts on the first next()
                 seed, arrays, success = next(stream)
                 attempted += 1

@@ -25,9 +25,13 @@ class CollectConfig:
     """Keep only successful demonstrations."""
     max_failures: int = 50
     """Give up (error) after this many failed seeds in one run: the expert or sim is broken."""
+    fumble_prob: float = 0.0
+    """Chance that a move's pick or place is fumbled on purpose (the executed command offset
+    sideways, the recorded action not), so the episode shows the expert's recovery."""
 
     def __post_init__(self) -> None:
         require(self.episodes > 0, "episodes", "must be > 0")
+        require(0.0 <= self.fumble_prob <= 1.0, "fumble_prob", "must be in [0, 1]")
         require(self.workers > 0, "workers", "must be > 0")
         require(self.videos >= 0, "videos", "must be >= 0")
         require(self.max_failures > 0, "max_failures", "must be > 0")

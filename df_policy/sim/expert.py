@@ -9,6 +9,16 @@ trajectory.
 Each pick-and-place is a fixed list of phases; the commanded target moves towards the phase's
 waypoint at the episode's speed (rate-limited), and the phase ends when the target has arrived
 and the measured tool centre is close to it.
+
+Recoveries: a move starts again from its first phase when the fruit is still on the table after
+``lift``, falls while carried, or is not resting in its destination slot after ``retreat``
+(at most ``MAX_RETRIES`` times per move). With ``fumble_prob`` > 0 the expert also causes such
+failures on purpose, DART-style: in a fumbled pick or place the *executed* command is offset
+sideways (:meth:`ScriptedExpert.executed`), while the recorded action stays the expert's
+intention, so the demonstrations show what to do when a grasp misses or a fruit lands beside its
+slot without teaching the policy to miss. Clean demonstrations never fail, so recoveries change
+nothing in them; fumbles draw from their own random stream, so ``fumble_prob = 0`` reproduces
+the plain expert exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +32,15 @@ from df_policy.sim.env import FruitSwapEnv
 PHASES = ("above_pick", "descend", "grasp", "lift", "carry", "lower", "release", "retreat")
 ARRIVE_TOLERANCE = 0.012
 """Metres between measured tool centre and waypoint for a phase to count as reached."""
+HELD_HEIGHT = 0.045
+"""A fruit whose centre is lower than this (metres) is on the table, not in the gripper."""
+MAX_RETRIES = 3
+"""Restarts of one move before the expert goes on regardless."""
+FUMBLE_PHASES = {"pick": ("descend", "grasp", "lift"), "place": ("lower", "release", "retreat")}
+"""Phases whose executed command is offset in a fumbled pick or place."""
+FUMBLE_OFFSET = {"pick": (0.03, 0.045), "place": (0.05, 0.07)}
+"""Range of the sideways offset, metres: a pick offset misses or barely holds the fruit (radius
+0.029); a place offset exceeds the slot radius (0.045), so the fruit lands beside the slot."""
 
 
 @dataclasses.dataclass
@@ -55,11 +74,15 @@ class ExpertStyle:
 
 
 class ScriptedExpert:
-    """Privileged-state demonstrator. Call :meth:`reset` after ``env.reset``, then :meth:`act`."""
+    """Privileged-state demonstrator. Call :meth:`reset` after ``env.reset``, then :meth:`act`
+    to get the action to record and :meth:`executed` for the one to send to the arm."""
 
-    def __init__(self, env: FruitSwapEnv, rng: np.random.Generator) -> None:
+    def __init__(self, env: FruitSwapEnv, rng: np.random.Generator,
+                 fumble_prob: float = 0.0) -> None:
         self.env = env
         self.rng = rng
+        self.fumble_prob = fumble_prob
+        self.fumble_rng = rng.spawn(1)[0]  # own stream: fumbles leave the styles unchanged
         self.reset()
 
     def reset(self) -> None:
@@ -76,6 +99,8 @@ class ScriptedExpert:
         self.target = env.tcp_pose()[:3].copy()
         self.carry_start: np.ndarray | None = None
         self.done = False
+        self.retries = 0
+        self.fumble: tuple[str, np.ndarray] | None = self._draw_fumble()
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The next action (8,) ``[x, y, z, qw, qx, qy, qz, grip]``."""
@@ -88,6 +113,15 @@ class ScriptedExpert:
         noisy = self.target + self.rng.normal(0.0, self.style.tremor, 3)
         return np.concatenate([noisy, self.env.down_quat, [self.grip]]).astype(np.float32)
 
+    def executed(self, action: np.ndarray) -> np.ndarray:
+        """The command to send for the recorded ``action``: offset during a fumble."""
+        offset = self._fumble_offset()
+        if not offset.any():
+            return action
+        moved = action.copy()
+        moved[:3] += offset
+        return moved
+
     # ----------------------------------------------------------------------------------------
 
     def _advance(self) -> None:
@@ -99,10 +133,14 @@ class ScriptedExpert:
             if self.phase_steps >= self.style.grasp_steps:
                 self._next_phase()
             return
+        if phase == "carry" and not self._lifted(fruit):
+            self._retry()  # dropped on the way
+            return
         waypoint = self._waypoint(phase, fruit, destination)
         self._step_towards(waypoint)
         arrived = np.linalg.norm(self.target - waypoint) < 1e-6
-        close = np.linalg.norm(self.env.tcp_pose()[:3] - waypoint) < ARRIVE_TOLERANCE
+        reached = waypoint + self._fumble_offset()
+        close = np.linalg.norm(self.env.tcp_pose()[:3] - reached) < ARRIVE_TOLERANCE
         if arrived and (close or self.phase_steps > 3 * self.env.config.control_hz):
             self._next_phase()
 
@@ -149,7 +187,48 @@ class ScriptedExpert:
         else:
             self.target = self.target + delta * (self.style.speed / distance)
 
+    def _lifted(self, fruit: str) -> bool:
+        return bool(self.env.fruit_positions()[fruit][2] > HELD_HEIGHT)
+
+    def _failed(self, phase: str) -> bool:
+        """Whether the move went wrong at the end of ``phase`` (and may still be retried)."""
+        if self.retries >= MAX_RETRIES:
+            return False
+        fruit, destination = self.moves[self.move_index]
+        if phase == "lift":
+            return not self._lifted(fruit)
+        if phase == "retreat":
+            return self.env.slot_of(fruit) != destination
+        return False
+
+    def _retry(self) -> None:
+        """Start the current move again from its first phase, gripper open, without fumble."""
+        self.retries += 1
+        self.phase_index = 0
+        self.phase_steps = 0
+        self.grip = 0.0
+        self.carry_start = None
+        self.fumble = None
+
+    def _draw_fumble(self) -> tuple[str, np.ndarray] | None:
+        """Whether the coming move is fumbled: its kind and sideways offset, or None."""
+        if self.fumble_prob <= 0 or self.fumble_rng.random() >= self.fumble_prob:
+            return None
+        kind = str(self.fumble_rng.choice(list(FUMBLE_PHASES)))
+        angle = self.fumble_rng.uniform(0.0, 2 * np.pi)
+        size = self.fumble_rng.uniform(*FUMBLE_OFFSET[kind])
+        return kind, np.array([size * np.cos(angle), size * np.sin(angle), 0.0])
+
+    def _fumble_offset(self) -> np.ndarray:
+        if self.fumble is None or self.done:
+            return np.zeros(3)
+        kind, offset = self.fumble
+        return offset if PHASES[self.phase_index] in FUMBLE_PHASES[kind] else np.zeros(3)
+
     def _next_phase(self) -> None:
+        if self._failed(PHASES[self.phase_index]):
+            self._retry()
+            return
         self.phase_steps = 0
         if self.rng.random() < self.style.pause_prob:
             self.pause = int(self.rng.integers(1, 5))
@@ -159,7 +238,9 @@ class ScriptedExpert:
         if self.phase_index == len(PHASES):
             self.phase_index = 0
             self.move_index += 1
+            self.retries = 0
             self.done = self.move_index == len(self.moves)
+            self.fumble = None if self.done else self._draw_fumble()
 
     def _home_position(self) -> np.ndarray:
         return np.array([-0.1, 0.0, 0.3])

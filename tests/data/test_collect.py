@@ -105,3 +105,23 @@ def test_failed_seeds_are_skipped_kept_or_stop_the_run(tmp_path):
     store = EpisodeStore.open(kept)
     assert store.n_episodes == 2 and not store.successes().any()
     assert store.episode_meta(1) == {"length": 3, "success": False, "seed": 1}
+
+
+def test_recovery_demos_extend_a_clean_store(tmp_path):
+    out = tmp_path / "recoveries.zarr"
+    quick = ["--workers", "1", "--videos", "0", "--quiet", *TINY]
+    assert run_cli("collect", "--out", str(out), "--episodes", "1", *quick).returncode == 0
+    result = run_cli("collect", "--out", str(out), "--episodes", "2", "--resume",
+                     "--seed", "1", "--set", "fumble_prob=1.0", *quick)
+    assert result.returncode == 0, result.stderr
+    store = EpisodeStore.open(out)
+    assert list(store.seeds()) == [0, 1] and store.successes().all()
+    clean = run_cli("collect", "--out", str(tmp_path / "clean.zarr"), "--episodes", "1",
+                    "--seed", "1", *quick)
+    assert clean.returncode == 0, clean.stderr
+    plain = EpisodeStore.open(tmp_path / "clean.zarr").episode_meta(0)["length"]
+    assert store.episode_meta(1)["length"] > plain + 10, "the recovery takes extra steps"
+
+    bad = run_cli("collect", "--out", str(tmp_path / "bad.zarr"), "--episodes", "1",
+                  "--set", "fumble_prob=1.5", *quick)
+    assert bad.returncode == 2 and "fumble_prob" in bad.stderr
