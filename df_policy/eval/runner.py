@@ -56,9 +56,12 @@ def hold_action(obs: dict[str, np.ndarray]) -> np.ndarray:
 
 def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: int,
                 record: bool = False,
-                start_wait_s: float = RuntimeConfig.start_wait_s) -> dict[str, Any]:
+                start_wait_s: float = RuntimeConfig.start_wait_s,
+                observer: Callable[[Any, np.ndarray], None] | None = None) -> dict[str, Any]:
     """One closed-loop episode; returns its outcome (and frames when ``record``). The arm
-    holds at the start until every camera has delivered a frame or ``start_wait_s`` passed."""
+    holds at the start until every camera has delivered a frame or ``start_wait_s`` passed.
+    ``observer(env, action)``, if given, sees the world after every control step (e.g. a
+    :class:`df_policy.eval.grasps.GraspLog`)."""
     from df_policy.sim.env import FruitSwapEnv
 
     rng = np.random.default_rng(seed)
@@ -95,7 +98,10 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
             if record:
                 frames.append((dict(delivered), output.forecast, output.levels))
         pending.append(queue.popleft())
-        obs, _, terminated, truncated, info = env.step(pending.popleft())
+        action = pending.popleft()
+        obs, _, terminated, truncated, info = env.step(action)
+        if observer is not None:
+            observer(env, action)
         if terminated or truncated:
             break
     env.close()

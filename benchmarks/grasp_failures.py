@@ -1,0 +1,89 @@
+"""Why episodes fail: every grasp of each episode, its offset from the fruit, lifted or missed.
+
+    python benchmarks/grasp_failures.py --suite wrist_dead \\
+        --results results/table_v12/df_wrist_dead_1/results.json [--checkpoint CKPT]
+    python benchmarks/grasp_failures.py --suite wrist_dead --seeds 1000003 1000004
+
+Replays episodes of ``df-policy eval`` (the same seeds give the same episodes) with a
+:class:`df_policy.eval.grasps.GraspLog` watching, and prints one row per episode: where it
+stopped and each grasp as ``fruit (dx, dy) mm lifted|missed|empty`` (dx: away from the front
+camera; empty: no fruit within NEAR_MM, the gripper closed where no fruit was). With
+``--results`` it replays that evaluation's failed episodes. Ends with the median offsets of
+lifted and of missed grasps, and a JSON line with every grasp.
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import sys
+
+import torch
+
+from df_policy.eval.grasps import GraspLog
+from df_policy.eval.runner import run_episode
+from df_policy.policy.runtime import load_policy
+from df_policy.sim.config import SimConfig
+
+NEAR_MM = 60.0
+"""A grasp farther than this from every fruit closed on nothing (an empty slot, the table)."""
+
+
+def failed_seeds(results_path: str) -> tuple[list[int], float]:
+    """Seeds of the failed episodes in a ``df-policy eval`` results.json, and its severity."""
+    with open(results_path) as f:
+        cell = json.load(f)["cells"][0]
+    return [o["seed"] for o in cell["outcomes"] if not o["success"]], float(cell["severity"])
+
+
+def kind(grasp: dict) -> str:
+    """lifted, missed (a fruit within NEAR_MM, not lifted) or empty."""
+    if grasp["lifted"]:
+        return "lifted"
+    return "missed" if math.hypot(*grasp["offset_mm"]) <= NEAR_MM else "empty"
+
+
+def median_offset(grasps: list[dict]) -> str:
+    if not grasps:
+        return "none"
+    dx = statistics.median(abs(g["offset_mm"][0]) for g in grasps)
+    dy = statistics.median(abs(g["offset_mm"][1]) for g in grasps)
+    return f"{len(grasps)} grasps, median |dx| {dx:.0f} mm, |dy| {dy:.0f} mm"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
+    parser.add_argument("--suite", default="wrist_dead")
+    parser.add_argument("--severity", type=float, default=1.0)
+    parser.add_argument("--seeds", type=int, nargs="*", default=[])
+    parser.add_argument("--results", help="replay the failed episodes of this results.json")
+    args = parser.parse_args()
+    seeds, severity = list(args.seeds), args.severity
+    if args.results:
+        seeds, severity = failed_seeds(args.results)
+    torch.set_num_threads(1)
+    policy = load_policy(args.checkpoint, device="cpu")
+    episodes = []
+    print("| seed | orange start | success | stage | grasps: fruit (dx, dy) mm |")
+    print("|---|---|---|---|---|")
+    for seed in seeds:
+        log = GraspLog()
+        outcome = run_episode(policy, SimConfig(), args.suite, severity, seed, observer=log)
+        grasps = [dataclasses.asdict(g) for g in log.grasps]
+        episodes.append({"seed": seed, "success": outcome["success"],
+                         "stage": outcome["stage"], "grasps": grasps})
+        listed = "; ".join(f"{g['fruit']} ({g['offset_mm'][0]:+.0f}, {g['offset_mm'][1]:+.0f}) "
+                           f"{kind(g)}" for g in grasps)
+        print(f"| {seed} | {outcome['orange_start']} | {outcome['success']} | "
+              f"{outcome['stage']} | {listed} |", flush=True)
+    every = [g for e in episodes for g in e["grasps"]]
+    for name in ("lifted", "missed", "empty"):
+        print(f"{name}: {median_offset([g for g in every if kind(g) == name])}")
+    print(json.dumps({"command": " ".join(sys.argv), "checkpoint": args.checkpoint,
+                      "suite": args.suite, "severity": severity, "episodes": episodes}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""GraspLog tells a missed grasp from a held one, with the grasp's offset from the fruit."""
+
+import numpy as np
+import pytest
+
+from df_policy.eval.grasps import GraspLog
+from df_policy.sim.config import SimConfig
+from df_policy.sim.env import FruitSwapEnv
+from df_policy.sim.expert import ScriptedExpert
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = FruitSwapEnv(SimConfig(render=False))
+    yield env
+    env.close()
+
+
+def logged_expert_episode(env, seed, fumble=None):
+    obs, info = env.reset(seed=seed)
+    expert = ScriptedExpert(env, np.random.default_rng(seed))
+    expert.fumble = fumble
+    log = GraspLog()
+    for _ in range(env.config.max_steps):
+        action = expert.executed(expert.act(obs))
+        obs, _, terminated, truncated, info = env.step(action)
+        log(env, action)
+        if terminated or truncated:
+            break
+    assert info["is_success"]
+    return log.grasps
+
+
+def test_clean_swap_is_three_held_grasps_close_to_the_fruit(env):
+    grasps = logged_expert_episode(env, 3)
+    assert [g.fruit for g in grasps] == ["orange", "apple", "orange"]
+    assert all(g.lifted for g in grasps)
+    assert max(g.distance_mm for g in grasps) < 12
+
+
+def test_a_grasp_beside_the_fruit_is_logged_as_missed_with_its_offset(env):
+    grasps = logged_expert_episode(env, 3, ("pick", np.array([0.04, 0.0, 0.0])))
+    missed, *rest = grasps
+    assert missed.fruit == "orange" and not missed.lifted
+    assert missed.offset_mm[0] == pytest.approx(40, abs=8)
+    assert abs(missed.offset_mm[1]) < 8
+    assert [g.fruit for g in rest] == ["orange", "apple", "orange"]
+    assert all(g.lifted for g in rest) and rest[0].step > missed.step
