@@ -3,13 +3,16 @@
     python benchmarks/grasp_failures.py --suite wrist_dead \\
         --results results/table_v12/df_wrist_dead_1/results.json [--checkpoint CKPT]
     python benchmarks/grasp_failures.py --suite wrist_dead --seeds 1000003 1000004
+    python benchmarks/grasp_failures.py --suite wrist_dead --first-seed 1000000 --episodes 100
 
 Replays episodes of ``df-policy eval`` (the same seeds give the same episodes) with a
 :class:`df_policy.eval.grasps.GraspLog` watching, and prints one row per episode: where it
 stopped and each grasp as ``fruit (dx, dy) mm lifted|missed|empty`` (dx: away from the front
 camera; empty: no fruit within NEAR_MM, the gripper closed where no fruit was). With
 ``--results`` it replays that evaluation's failed episodes. Ends with the median offsets of
-lifted and of missed grasps, and a JSON line with every grasp.
+lifted and of missed grasps, the mean and spread of each fruit's grasp offsets (a policy that
+cannot see where a fruit lies aims at a fixed spot: its offsets spread as widely as the fruit's
+placement, ±20 mm), and a JSON line with every grasp.
 """
 
 import argparse
@@ -19,6 +22,7 @@ import math
 import statistics
 import sys
 
+import numpy as np
 import torch
 
 from df_policy.eval.grasps import GraspLog
@@ -58,9 +62,13 @@ def main() -> None:
     parser.add_argument("--suite", default="wrist_dead")
     parser.add_argument("--severity", type=float, default=1.0)
     parser.add_argument("--seeds", type=int, nargs="*", default=[])
+    parser.add_argument("--first-seed", type=int, help="with --episodes: a range of seeds")
+    parser.add_argument("--episodes", type=int, default=0)
     parser.add_argument("--results", help="replay the failed episodes of this results.json")
     args = parser.parse_args()
     seeds, severity = list(args.seeds), args.severity
+    if args.first_seed is not None:
+        seeds += range(args.first_seed, args.first_seed + args.episodes)
     if args.results:
         seeds, severity = failed_seeds(args.results)
     torch.set_num_threads(1)
@@ -81,6 +89,13 @@ def main() -> None:
     every = [g for e in episodes for g in e["grasps"]]
     for name in ("lifted", "missed", "empty"):
         print(f"{name}: {median_offset([g for g in every if kind(g) == name])}")
+    for fruit in ("orange", "apple"):
+        near = np.array([g["offset_mm"] for g in every
+                         if g["fruit"] == fruit and kind(g) != "empty"]).reshape(-1, 2)
+        if len(near):
+            mean, spread = near.mean(0), near.std(0)
+            print(f"{fruit} grasps at the fruit: {len(near)}, dx {mean[0]:+.0f} ± {spread[0]:.0f} "
+                  f"mm, dy {mean[1]:+.0f} ± {spread[1]:.0f} mm (mean ± std)")
     print(json.dumps({"command": " ".join(sys.argv), "checkpoint": args.checkpoint,
                       "suite": args.suite, "severity": severity, "episodes": episodes}))
 
