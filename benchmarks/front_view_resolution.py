@@ -56,6 +56,12 @@ def centroid(image: np.ndarray, background: np.ndarray) -> tuple[float, float, i
     return float((rows * w).sum() / w.sum()), float((cols * w).sum() / w.sum()), len(rows)
 
 
+def apple_centroid(env: FruitSwapEnv, x: float, y: float, size: int,
+                   background: np.ndarray) -> tuple[float, float, int]:
+    """Centroid and pixel count of the apple resting at (x, y) in the resized front view."""
+    return centroid(front_view(env, (x, y, APPLE_REST_Z), size), background)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
@@ -69,14 +75,12 @@ def main() -> None:
         background = front_view(env, OUT_OF_VIEW, size)
         for slot in ("A", "B"):
             x, y = (float(v) for v in slots[slot][:2])
-
-            def at(dx: float, dy: float, x=x, y=y, size=size, background=background):
-                image = front_view(env, (x + dx, y + dy, APPLE_REST_Z), size)
-                return centroid(image, background)
-
-            centre = at(0.0, 0.0)
-            near, far = at(-args.shift, 0.0), at(args.shift, 0.0)
-            left, right = at(0.0, -args.shift), at(0.0, args.shift)
+            shift = args.shift
+            centre = apple_centroid(env, x, y, size, background)
+            near = apple_centroid(env, x - shift, y, size, background)
+            far = apple_centroid(env, x + shift, y, size, background)
+            left = apple_centroid(env, x, y - shift, size, background)
+            right = apple_centroid(env, x, y + shift, size, background)
             per_cm = 0.01 / (2 * args.shift)
             rows.append({
                 "size": size, "slot": slot, "apple_pixels": centre[2],

@@ -18,14 +18,13 @@ placement, ±20 mm), and a JSON line with every grasp.
 import argparse
 import dataclasses
 import json
-import math
 import statistics
 import sys
 
 import numpy as np
 import torch
 
-from df_policy.eval.grasps import GraspLog
+from df_policy.eval.grasps import Grasp, GraspLog
 from df_policy.eval.runner import run_episode
 from df_policy.policy.runtime import load_policy
 from df_policy.sim.config import SimConfig
@@ -41,18 +40,18 @@ def failed_seeds(results_path: str) -> tuple[list[int], float]:
     return [o["seed"] for o in cell["outcomes"] if not o["success"]], float(cell["severity"])
 
 
-def kind(grasp: dict) -> str:
+def kind(grasp: Grasp) -> str:
     """lifted, missed (a fruit within NEAR_MM, not lifted) or empty."""
-    if grasp["lifted"]:
+    if grasp.lifted:
         return "lifted"
-    return "missed" if math.hypot(*grasp["offset_mm"]) <= NEAR_MM else "empty"
+    return "missed" if grasp.distance_mm <= NEAR_MM else "empty"
 
 
-def median_offset(grasps: list[dict]) -> str:
+def median_offset(grasps: list[Grasp]) -> str:
     if not grasps:
         return "none"
-    dx = statistics.median(abs(g["offset_mm"][0]) for g in grasps)
-    dy = statistics.median(abs(g["offset_mm"][1]) for g in grasps)
+    dx = statistics.median(abs(g.offset_mm[0]) for g in grasps)
+    dy = statistics.median(abs(g.offset_mm[1]) for g in grasps)
     return f"{len(grasps)} grasps, median |dx| {dx:.0f} mm, |dy| {dy:.0f} mm"
 
 
@@ -73,25 +72,24 @@ def main() -> None:
         seeds, severity = failed_seeds(args.results)
     torch.set_num_threads(1)
     policy = load_policy(args.checkpoint, device="cpu")
-    episodes = []
+    episodes, every = [], []
     print("| seed | orange start | success | stage | grasps: fruit (dx, dy) mm |")
     print("|---|---|---|---|---|")
     for seed in seeds:
         log = GraspLog()
         outcome = run_episode(policy, SimConfig(), args.suite, severity, seed, observer=log)
-        grasps = [dataclasses.asdict(g) for g in log.grasps]
-        episodes.append({"seed": seed, "success": outcome["success"],
-                         "stage": outcome["stage"], "grasps": grasps})
-        listed = "; ".join(f"{g['fruit']} ({g['offset_mm'][0]:+.0f}, {g['offset_mm'][1]:+.0f}) "
-                           f"{kind(g)}" for g in grasps)
+        every += log.grasps
+        episodes.append({"seed": seed, "success": outcome["success"], "stage": outcome["stage"],
+                         "grasps": [dataclasses.asdict(g) for g in log.grasps]})
+        listed = "; ".join(f"{g.fruit} ({g.offset_mm[0]:+.0f}, {g.offset_mm[1]:+.0f}) {kind(g)}"
+                           for g in log.grasps)
         print(f"| {seed} | {outcome['orange_start']} | {outcome['success']} | "
               f"{outcome['stage']} | {listed} |", flush=True)
-    every = [g for e in episodes for g in e["grasps"]]
     for name in ("lifted", "missed", "empty"):
         print(f"{name}: {median_offset([g for g in every if kind(g) == name])}")
     for fruit in ("orange", "apple"):
-        near = np.array([g["offset_mm"] for g in every
-                         if g["fruit"] == fruit and kind(g) != "empty"]).reshape(-1, 2)
+        near = np.array([g.offset_mm for g in every
+                         if g.fruit == fruit and kind(g) != "empty"]).reshape(-1, 2)
         if len(near):
             mean, spread = near.mean(0), near.std(0)
             print(f"{fruit} grasps at the fruit: {len(near)}, dx {mean[0]:+.0f} ± {spread[0]:.0f} "

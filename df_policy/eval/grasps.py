@@ -52,13 +52,14 @@ class GraspLog:
     def __call__(self, env: Any, action: np.ndarray) -> None:
         """Record the world after one control step that executed ``action``."""
         closed = float(action[-1]) > CLOSED
-        if closed and not self._closed:
-            tool = env.tcp_pose()[:2]
+        if closed:
             fruits = env.fruit_positions()
-            fruit = min(fruits, key=lambda name: np.linalg.norm(fruits[name][:2] - tool))
-            dx, dy = (1000.0 * (tool - fruits[fruit][:2])).tolist()
-            self.grasps.append(Grasp(self._step, fruit, (round(dx, 1), round(dy, 1))))
-        if closed and self.grasps and env.fruit_positions()[self.grasps[-1].fruit][2] > HELD_HEIGHT:
-            self.grasps[-1].lifted = True
+            if not self._closed:
+                tool = env.tcp_pose()[:2]
+                fruit = min(fruits, key=lambda name: np.linalg.norm(fruits[name][:2] - tool))
+                dx, dy = (1000.0 * (tool - fruits[fruit][:2])).tolist()
+                self.grasps.append(Grasp(self._step, fruit, (round(dx, 1), round(dy, 1))))
+            if fruits[self.grasps[-1].fruit][2] > HELD_HEIGHT:
+                self.grasps[-1].lifted = True
         self._closed = closed
         self._step += 1
