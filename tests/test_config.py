@@ -7,6 +7,7 @@ import yaml
 
 from df_policy.config import from_dict, load_section, parse_overrides, save_resolved
 from df_policy.errors import ConfigError
+from df_policy.policy.config import RuntimeConfig
 from df_policy.sim.config import SimConfig
 
 
@@ -52,6 +53,13 @@ def test_bad_key_or_type_names_the_key(values, key):
 def test_post_init_validation_names_the_key():
     with pytest.raises(ConfigError, match="image_size"):
         from_dict(SimConfig, {"image_size": 2}, "sim")
+
+
+def test_runtime_yaml_matches_the_defaults_the_policy_node_uses():
+    # df-policy eval reads config/runtime.yaml; the policy node runs RuntimeConfig's defaults.
+    assert load_section("config/runtime.yaml", "runtime", RuntimeConfig) == RuntimeConfig()
+    with pytest.raises(ConfigError, match="action_samples"):
+        RuntimeConfig(action_samples=0)
 
 
 def test_yaml_section_with_overrides(tmp_path):

@@ -132,39 +132,44 @@ class DiffusionForcingModel(nn.Module):
     @torch.no_grad()
     def predict_next(
         self, z: torch.Tensor, generator: torch.Generator | None = None,
-        steps: int | None = None,
+        steps: int | None = None, samples: int = 1,
     ) -> Token:
         """Predict the next token from latent ``z``.
 
         The action chunk is DDIM-sampled with every camera held at the top level (the next
-        images are unknown; the per-modality levels make this a trained query). The images
-        returned are the model's forecast: x0_hat of the cameras given the sampled action.
+        images are unknown; the per-modality levels make this a trained query). With
+        ``samples > 1`` that many chunks are sampled from each latent in one batch and their
+        mean is returned. The images returned are the model's forecast: x0_hat of the cameras
+        given the returned action.
         """
         cfg = self.config
         batch = z.shape[0]
+        z_samples = z.repeat_interleave(samples, dim=0)
         top = cfg.num_levels - 1
-        size = (batch, 3, cfg.image_size, cfg.image_size)
+        size = (batch * samples, 3, cfg.image_size, cfg.image_size)
         unknown = {
             cam: self.schedule.sample_noise(torch.empty(size, device=z.device), generator)
             for cam in cfg.cameras
         }
         image_features = {cam: self.image_encoders[cam](unknown[cam]) for cam in cfg.cameras}
-        camera_levels = torch.full((batch, len(cfg.cameras)), top, device=z.device)
+        camera_levels = torch.full((batch * samples, len(cfg.cameras)), top, device=z.device)
 
         def levels_with(action_level: torch.Tensor) -> torch.Tensor:
-            return torch.cat([camera_levels, action_level], dim=1).long()
+            return torch.cat([camera_levels[: len(action_level)], action_level], dim=1).long()
 
         def denoise(noisy: Token, levels: torch.Tensor) -> Token:
             features = {**image_features, ACTION_KEY: self.action_encoder(noisy[ACTION_KEY])}
-            z_next = self.transition(z, features, levels_with(levels))
+            z_next = self.transition(z_samples, features, levels_with(levels))
             return self.decode(z_next, (ACTION_KEY,))
 
         steps = steps or cfg.sampling_steps
         action = ddim_sample(
-            denoise, self.schedule, {ACTION_KEY: (batch, cfg.action_size)}, steps, generator,
-            z.device,
+            denoise, self.schedule, {ACTION_KEY: (batch * samples, cfg.action_size)}, steps,
+            generator, z.device,
         )[ACTION_KEY]
-        features = {**image_features, ACTION_KEY: self.action_encoder(action)}
+        action = action.view(batch, samples, -1).mean(dim=1)
+        features = {cam: f[::samples] for cam, f in image_features.items()}
+        features[ACTION_KEY] = self.action_encoder(action)
         clean_action = torch.zeros((batch, 1), device=z.device)
         forecast = self.decode(self.transition(z, features, levels_with(clean_action)), cfg.cameras)
         return {**forecast, ACTION_KEY: action}

@@ -1,7 +1,8 @@
 """Calibrate innovation gating: forecast error statistics on clean validation episodes.
 
 Each episode of a store is replayed through the model as the runtime would see it (absorb the
-recorded token clean, forecast the next one); the mean squared error between each camera's
+recorded token clean, forecast the next one with the runtime's DDIM steps and action samples);
+the mean squared error between each camera's
 forecast and the frame that follows is collected. Its mean and standard deviation turn a
 run-time error into a z-score. The result is saved as ``calibration.json`` beside the weights.
 """
@@ -19,6 +20,7 @@ from df_policy.data.store import EpisodeStore
 from df_policy.images import resize_images
 from df_policy.keys import ACTION
 from df_policy.model.tokens import images_to_tensor
+from df_policy.policy.config import RuntimeConfig
 from df_policy.train.checkpoint import LoadedCheckpoint
 
 CALIBRATION_FILE = "calibration.json"
@@ -26,9 +28,12 @@ CALIBRATION_FILE = "calibration.json"
 
 @torch.no_grad()
 def forecast_errors(
-    loaded: LoadedCheckpoint, store: EpisodeStore, episodes: list[int], seed: int = 0
+    loaded: LoadedCheckpoint, store: EpisodeStore, episodes: list[int], seed: int = 0,
+    sampling_steps: int | None = None, samples: int = 1,
 ) -> dict[str, list[float]]:
-    """Per-camera forecast MSEs over the tokens of ``episodes`` (teacher-forced replay)."""
+    """Per-camera forecast MSEs over the tokens of ``episodes`` (teacher-forced replay);
+    ``sampling_steps`` and ``samples`` are the ``steps`` and ``samples`` of
+    :meth:`~df_policy.model.df_model.DiffusionForcingModel.predict_next`."""
     model, cfg = loaded.model, loaded.config
     generator = torch.Generator().manual_seed(seed)
     errors: dict[str, list[float]] = {cam: [] for cam in cfg.cameras}
@@ -50,19 +55,24 @@ def forecast_errors(
                     errors[cam].append(float(((forecast[cam] - token[cam]) ** 2).mean()))
             levels = torch.zeros((1, len(cfg.modalities)), dtype=torch.long)
             z = model.absorb(z, token, levels, generator)
-            forecast = model.predict_next(z, generator)
+            forecast = model.predict_next(z, generator, sampling_steps, samples)
     return errors
 
 
 def calibrate(loaded: LoadedCheckpoint, store_path: str | Path, episodes: int = 10,
-              seed: int = 0) -> dict[str, Any]:
-    """Statistics of clean forecast errors from the last ``episodes`` of a store."""
+              seed: int = 0, runtime: RuntimeConfig | None = None) -> dict[str, Any]:
+    """Statistics of clean forecast errors from the last ``episodes`` of a store, forecast as
+    ``runtime`` (default: the runtime defaults) forecasts."""
+    runtime = runtime or RuntimeConfig()
     store = EpisodeStore.open(store_path)
     chosen = list(range(max(0, store.n_episodes - episodes), store.n_episodes))
-    errors = forecast_errors(loaded, store, chosen, seed)
+    errors = forecast_errors(loaded, store, chosen, seed, runtime.sampling_steps or None,
+                             runtime.action_samples)
     return {
         "episodes": chosen,
         "store": str(store_path),
+        "sampling_steps": runtime.sampling_steps or loaded.config.sampling_steps,
+        "action_samples": runtime.action_samples,
         "cameras": {
             cam: {"mean": float(np.mean(v)), "std": float(np.std(v) + 1e-6),
                   "p99": float(np.percentile(v, 99)), "tokens": len(v)}

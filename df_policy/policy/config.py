@@ -36,11 +36,17 @@ class RuntimeConfig:
     this long (then a silent camera is absorbed as missing); 0 starts at once. Keep it below
     ``fresh_s``: a still scene renders identical frames in simulation, which the frozen-stream
     check counts as frozen from the first frame on."""
-    sampling_steps: int = 0
+    sampling_steps: int = 5
     """DDIM steps per prediction; 0 uses the checkpoint's setting."""
+    action_samples: int = 4
+    """Action chunks sampled per step from the same latent (one batch); the policy executes
+    their mean, and forecasts the next frames given that mean. The mean of 4 samples at 5 DDIM
+    steps costs about what one sample at 10 steps does on a CPU, and averages out the spread
+    of the grasp position where the view is poor (docs/decisions.md, "Action samples")."""
 
     def __post_init__(self) -> None:
         require(0 <= self.fresh_s < self.stale_s, "fresh_s", "must be >= 0 and < stale_s")
         require(0 < self.gate_low < self.gate_high, "gate_low", "must be > 0 and < gate_high")
         require(self.start_wait_s >= 0, "start_wait_s", "must be >= 0")
         require(self.sampling_steps >= 0, "sampling_steps", "must be >= 0")
+        require(self.action_samples >= 1, "action_samples", "must be >= 1")

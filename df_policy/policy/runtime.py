@@ -154,7 +154,8 @@ class DFPolicy(CheckpointPolicy):
         self.z = self.model.absorb(z_prev, token, level_tensor, self.generator)
         absorbed = self._clock()
         steps = self.config.sampling_steps or None
-        prediction = self.model.predict_next(self.z, self.generator, steps)
+        prediction = self.model.predict_next(self.z, self.generator, steps,
+                                             self.config.action_samples)
         predicted = self._clock()
 
         actions = postprocess_actions(self.loaded.normalizer, prediction[ACTION_KEY], cfg)

@@ -17,6 +17,15 @@ def test_wilson_interval():
     assert wilson_interval(0, 0) == (0.0, 0.0)
 
 
+def test_wilson_interval_contains_all_or_none():
+    # 100/100 came out as [0.963, 0.9999999999999999]; the plot's error bar was then negative
+    # and the evaluation crashed after the cell's episodes had run.
+    for trials in range(1, 201):
+        for successes in (0, trials):
+            low, high = wilson_interval(successes, trials)
+            assert low <= successes / trials <= high, (successes, trials)
+
+
 def test_every_suite_builds_and_unknown_is_an_error():
     rng = np.random.default_rng(0)
     for suite, severities in SUITES.items():

@@ -158,3 +158,13 @@ def test_predict_next_is_deterministic_with_a_seed():
     for key in a:
         assert torch.equal(a[key], b[key])
     assert a[ACTION_KEY].shape == (1, TINY.action_size) and a["front"].shape == (1, 3, 16, 16)
+
+
+def test_several_samples_return_the_mean_of_as_many_single_samples():
+    m = model().eval()
+    z = m.initial_latent(1)
+    mean = m.predict_next(z, torch.Generator().manual_seed(5), samples=3)
+    singles = m.predict_next(z.repeat_interleave(3, dim=0), torch.Generator().manual_seed(5))
+    assert mean[ACTION_KEY].shape == (1, TINY.action_size) and mean["front"].shape == (1, 3, 16, 16)
+    assert not torch.allclose(singles[ACTION_KEY][0], singles[ACTION_KEY][1])
+    torch.testing.assert_close(mean[ACTION_KEY], singles[ACTION_KEY].mean(dim=0, keepdim=True))

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.export import export_checkpoint
 from df_policy.policy.runtime import DFPolicy
 
@@ -14,7 +15,10 @@ def test_export_then_run_with_gating(tiny_checkpoint, sim_store, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "calibration.json", "config.yaml", "model.safetensors", "normalizer.safetensors"]
     assert result["size_bytes"] < 5_000_000
-    stats = json.loads((out / "calibration.json").read_text())["cameras"]
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert (calibration["sampling_steps"], calibration["action_samples"]) == (
+        RuntimeConfig.sampling_steps, RuntimeConfig.action_samples), "forecast as the runtime does"
+    stats = calibration["cameras"]
     assert stats["front"]["tokens"] > 0 and stats["front"]["std"] > 0
     policy = DFPolicy.from_checkpoint(out, device="cpu")
     assert policy.calibration is not None
