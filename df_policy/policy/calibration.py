@@ -2,9 +2,9 @@
 
 Each episode of a store is replayed through the model as the runtime would see it (absorb the
 recorded token clean, forecast the next one with the runtime's DDIM steps and action samples);
-the mean squared error between each camera's
-forecast and the frame that follows is collected. Its mean and standard deviation turn a
-run-time error into a z-score. The result is saved as ``calibration.json`` beside the weights.
+the mean squared error between each camera's forecast and the frame that follows is collected.
+Its mean and standard deviation turn a run-time error into a z-score. The result is saved as
+``calibration.json`` beside the weights.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ One :meth:`DFPolicy.step` (one token = ``chunk`` control steps)::
                 arriving frame against the previous forecast (innovation gating)
     2. absorb   token [images, the chunk just executed] forward-noised to those levels (fresh
                 noise) -> new latent z. Only this step updates memory.
-    3. predict  DDIM-sample the next token from z: its action chunk is returned, its images are
-                the forecast for the next step's gating. The sampling latent is discarded.
+    3. predict  DDIM-sample ``action_samples`` action chunks of the next token from z in one
+                batch: their mean is returned, and the images forecast given that mean are
+                kept for the next step's gating. The sampling latents are discarded.
 
 Baselines are switches of :class:`~df_policy.policy.config.RuntimeConfig`: ``memory=False``
 (latent reset to z0 every token) and ``noise_aware=False`` (every frame absorbed at level 0).
