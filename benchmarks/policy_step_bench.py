@@ -65,7 +65,7 @@ def main() -> None:
         "device": args.device if args.device != "cuda" else torch.cuda.get_device_name(),
         "threads": args.threads,
         "action_samples": policy.config.action_samples,
-        "sampling_steps": policy.config.sampling_steps or policy.model_config.sampling_steps,
+        "sampling_steps": policy.config.ddim_steps(policy.model_config.sampling_steps),
         "parameters": sum(p.numel() for p in policy.model.parameters()),
         "median_ms": {stage: round(statistics.median(v), 2) for stage, v in stages.items()},
     }

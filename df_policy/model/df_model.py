@@ -152,10 +152,12 @@ class DiffusionForcingModel(nn.Module):
             for cam in cfg.cameras
         }
         image_features = {cam: self.image_encoders[cam](unknown[cam]) for cam in cfg.cameras}
-        camera_levels = torch.full((batch * samples, len(cfg.cameras)), top, device=z.device)
 
         def levels_with(action_level: torch.Tensor) -> torch.Tensor:
-            return torch.cat([camera_levels[: len(action_level)], action_level], dim=1).long()
+            """Every camera at the top level, the action at ``action_level`` (one row each)."""
+            camera_levels = torch.full((len(action_level), len(cfg.cameras)), top,
+                                       device=z.device)
+            return torch.cat([camera_levels, action_level], dim=1).long()
 
         def denoise(noisy: Token, levels: torch.Tensor) -> Token:
             features = {**image_features, ACTION_KEY: self.action_encoder(noisy[ACTION_KEY])}

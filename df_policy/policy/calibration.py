@@ -66,12 +66,12 @@ def calibrate(loaded: LoadedCheckpoint, store_path: str | Path, episodes: int = 
     runtime = runtime or RuntimeConfig()
     store = EpisodeStore.open(store_path)
     chosen = list(range(max(0, store.n_episodes - episodes), store.n_episodes))
-    errors = forecast_errors(loaded, store, chosen, seed, runtime.sampling_steps or None,
-                             runtime.action_samples)
+    steps = runtime.ddim_steps(loaded.config.sampling_steps)
+    errors = forecast_errors(loaded, store, chosen, seed, steps, runtime.action_samples)
     return {
         "episodes": chosen,
         "store": str(store_path),
-        "sampling_steps": runtime.sampling_steps or loaded.config.sampling_steps,
+        "sampling_steps": steps,
         "action_samples": runtime.action_samples,
         "cameras": {
             cam: {"mean": float(np.mean(v)), "std": float(np.std(v) + 1e-6),

@@ -50,3 +50,8 @@ class RuntimeConfig:
         require(self.start_wait_s >= 0, "start_wait_s", "must be >= 0")
         require(self.sampling_steps >= 0, "sampling_steps", "must be >= 0")
         require(self.action_samples >= 1, "action_samples", "must be >= 1")
+
+    def ddim_steps(self, checkpoint_steps: int) -> int:
+        """DDIM steps per prediction for a checkpoint whose config asks for
+        ``checkpoint_steps``: ``sampling_steps``, or the checkpoint's when that is 0."""
+        return self.sampling_steps or checkpoint_steps

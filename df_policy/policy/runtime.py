@@ -154,7 +154,7 @@ class DFPolicy(CheckpointPolicy):
         z_prev = self.z if self.config.memory else self.model.initial_latent(1)
         self.z = self.model.absorb(z_prev, token, level_tensor, self.generator)
         absorbed = self._clock()
-        steps = self.config.sampling_steps or None
+        steps = self.config.ddim_steps(cfg.sampling_steps)
         prediction = self.model.predict_next(self.z, self.generator, steps,
                                              self.config.action_samples)
         predicted = self._clock()
