@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -180,7 +181,9 @@ def run_teleop(
     keys: queue.Queue[int] = queue.Queue()
     saved = 0
     period = 1.0 / config.control_hz
+    before = set(threading.enumerate())
     viewer = mujoco.viewer.launch_passive(env.model, env.data, key_callback=keys.put)
+    viewer_threads = set(threading.enumerate()) - before
     try:
         while viewer.is_running() and (max_episodes is None or saved < max_episodes):
             obs, _ = env.reset(seed=seed)
@@ -214,6 +217,8 @@ def run_teleop(
             seed += 1
     finally:
         viewer.close()  # before leaving: exiting without close() segfaults (environment.md)
+        for thread in viewer_threads:  # close() only asks the render thread to stop; an
+            thread.join(timeout=10)  # interpreter exiting under it can segfault
         env.close()
         if spacemouse is not None:
             spacemouse.close()

@@ -1,10 +1,12 @@
 """Teleoperation: key presses move the real simulated arm; end to end under Xvfb."""
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +62,51 @@ def free_display() -> int:
     raise RuntimeError("no free X display number")
 
 
-@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
-                    reason="needs Debian's xvfb and xdotool (make sysdeps installs them)")
-def test_teleop_end_to_end_under_xvfb(tmp_path):
+needs_xvfb = pytest.mark.skipif(
+    not (shutil.which("Xvfb") and shutil.which("xdotool")),
+    reason="needs Debian's xvfb and xdotool (make sysdeps installs them)")
+
+
+@contextlib.contextmanager
+def xvfb_display() -> Iterator[dict[str, str]]:
+    """A private Xvfb server for the block; yields the environment that points at it."""
     display = f":{free_display()}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {**os.environ, "DISPLAY": display}
-    out = tmp_path / "teleop.zarr"
     try:
         time.sleep(1.0)
+        yield {**os.environ, "DISPLAY": display}
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+
+
+# In a child process: an X client still running when the server goes away ends its process.
+NO_THREAD_LEFT = """
+import threading
+from df_policy.sim.config import SimConfig
+from df_policy.sim.teleop import run_teleop
+before = set(threading.enumerate())
+run_teleop(SimConfig(image_size=24), lambda *args: None, max_episodes=0)
+print("left:", [t.name for t in threading.enumerate() if t not in before])
+"""
+
+
+@needs_xvfb
+def test_teleop_leaves_no_viewer_thread_running():
+    # the viewer renders on a daemon thread that close() only asks to stop; an interpreter
+    # exiting under it segfaulted once at the end of a saved teleop session
+    with xvfb_display() as env:
+        run = subprocess.run([sys.executable, "-c", NO_THREAD_LEFT], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "left: []" in run.stdout, run.stdout
+
+
+@needs_xvfb
+def test_teleop_end_to_end_under_xvfb(tmp_path):
+    out = tmp_path / "teleop.zarr"
+    with xvfb_display() as env:
         teleop = subprocess.Popen(
             [sys.executable, "-m", "df_policy.cli", "teleop", "--out", str(out),
              "--episodes", "1", "--set", "image_size=24"],
@@ -91,9 +128,6 @@ def test_teleop_end_to_end_under_xvfb(tmp_path):
         subprocess.run(["xdotool", "key", "--window", window, "Return"], env=env, check=True)
         output, _ = teleop.communicate(timeout=60)
         assert teleop.returncode == 0, output
-    finally:
-        xvfb.terminate()
-        xvfb.wait()
     store = EpisodeStore.open(out)
     episode = store.episode(0)
     moved = episode[EE_POSE][-1, :3] - episode[EE_POSE][0, :3]
