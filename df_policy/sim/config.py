@@ -32,9 +32,13 @@ class SimConfig:
     camera_jitter: float = 0.0
     """Random offset of the camera positions at reset, in metres (perturbation)."""
     occluder: bool = False
-    """Add a flat card that sweeps between the front camera and the table (perturbation)."""
+    """Add a flat card that sweeps between the front camera and the slots (perturbation)."""
     occluder_period: float = 6.0
     """Seconds for one sweep of the occluder across the front view."""
+    occluder_height: float = 0.22
+    """Height of the occluder card's centre above the table, in metres: at 0.22 m the card
+    hides the row of slots from the front camera while it passes (at 0.15 m it passed below
+    the camera's line of sight to the fruits; docs/decisions.md, "The occluder")."""
 
     def __post_init__(self) -> None:
         require(self.image_size >= 8, "image_size", "must be >= 8")

@@ -288,7 +288,8 @@ class FruitSwapEnv(gym.Env):
             return
         t = self._steps / self.config.control_hz
         phase = (t / self.config.occluder_period + self._occluder_phase) % 1.0
-        self.data.mocap_pos[self._occluder] = [0.3, -0.4 + 0.8 * phase, 0.15]
+        self.data.mocap_pos[self._occluder] = [0.3, -0.4 + 0.8 * phase,
+                                                self.config.occluder_height]
 
     def _update_stage(self) -> None:
         slots = {fruit: self._resting_slot(fruit) for fruit in scene.FRUITS}

@@ -65,7 +65,7 @@ def _add_distractor(spec: mujoco.MjSpec, index: int) -> None:
 
 
 def _add_occluder(spec: mujoco.MjSpec) -> None:
-    """A flat card on a mocap body that the env sweeps between the front camera and the table."""
+    """A flat card on a mocap body that the env sweeps between the front camera and the slots."""
     body = spec.worldbody.add_body(name=OCCLUDER, mocap=True, pos=[0.35, 0.0, -5.0])
     body.add_geom(
         type=mujoco.mjtGeom.mjGEOM_BOX,

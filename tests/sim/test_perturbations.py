@@ -53,3 +53,35 @@ def test_freeze_repeats_one_frame_for_its_duration():
 def test_bad_severity_is_rejected(make):
     with pytest.raises(ValueError):
         make()
+
+
+def fruits_hidden_by_the_occluder(height: float) -> set[str]:
+    """Fruits that the occluder card hides from the front camera at some step of one sweep
+    (a ray from the camera to the fruit's centre hits the card first)."""
+    import mujoco
+
+    from df_policy.sim import scene
+
+    env = FruitSwapEnv(SimConfig(render=False, occluder=True, occluder_period=2.0,
+                                 occluder_height=height))
+    env.reset(seed=4)
+    card = env.model.body(scene.OCCLUDER).id
+    camera = env.model.camera(scene.CAMERA_NAMES[FRONT]).id
+    hidden = set()
+    geom = np.zeros(1, np.int32)
+    for _ in range(int(2.0 * env.config.control_hz) + 1):
+        env.step(np.concatenate([env.tcp_pose()[:3], env.down_quat, [0.0]]))
+        eye = env.data.cam_xpos[camera]
+        for fruit in scene.FRUITS:
+            mujoco.mj_ray(env.model, env.data, eye, env.data.body(fruit).xpos - eye, None, 1, -1,
+                          geom)
+            if geom[0] >= 0 and env.model.geom_bodyid[geom[0]] == card:
+                hidden.add(fruit)
+    env.close()
+    return hidden
+
+
+def test_the_occluder_hides_each_fruit_from_the_front_camera_during_a_sweep():
+    assert fruits_hidden_by_the_occluder(SimConfig().occluder_height) == {"apple", "orange"}
+    # the card's first height passed below the camera's line of sight to the fruits
+    assert fruits_hidden_by_the_occluder(0.15) == set()
