@@ -36,13 +36,14 @@ class RuntimeConfig:
     this long (then a silent camera is absorbed as missing); 0 starts at once. Keep it below
     ``fresh_s``: a still scene renders identical frames in simulation, which the frozen-stream
     check counts as frozen from the first frame on."""
-    sampling_steps: int = 5
-    """DDIM steps per prediction; 0 uses the checkpoint's setting."""
+    sampling_steps: int = 1
+    """DDIM steps per prediction; 0 uses the checkpoint's setting. One step returns the
+    model's x0 estimate from pure noise, its expected next token; more steps commit each sample
+    to one draw, which scatters the grasp where the view is poor (docs/decisions.md, "Action
+    samples")."""
     action_samples: int = 4
     """Action chunks sampled per step from the same latent (one batch); the policy executes
-    their mean, and forecasts the next frames given that mean. The mean of 4 samples at 5 DDIM
-    steps costs about what one sample at 10 steps does on a CPU, and averages out the spread
-    of the grasp position where the view is poor (docs/decisions.md, "Action samples")."""
+    their mean, and forecasts the next frames given that mean."""
 
     def __post_init__(self) -> None:
         require(0 <= self.fresh_s < self.stale_s, "fresh_s", "must be >= 0 and < stale_s")

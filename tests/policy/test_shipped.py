@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from df_policy.eval.runner import run_episode
+from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.runtime import DFPolicy
 from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
@@ -22,3 +23,12 @@ def test_shipped_checkpoint_runs_a_short_episode():
     assert result["mean_levels"]["front"] < 999
     output = policy.step({cam: np.zeros((64, 64, 3), np.uint8) for cam in policy.cameras})
     assert np.all(np.isfinite(output.actions))
+
+
+def test_shipped_calibration_was_made_with_the_runtime_sampling():
+    # surprise z-scores are only meaningful against forecasts made the way the runtime makes
+    # them; a change of the runtime's sampling must re-make the shipped calibration
+    calibration = DFPolicy.from_checkpoint(SHIPPED, device="cpu").calibration
+    runtime = RuntimeConfig()
+    assert (calibration["sampling_steps"], calibration["action_samples"]) == (
+        runtime.sampling_steps, runtime.action_samples)
