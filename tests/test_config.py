@@ -53,6 +53,8 @@ def test_bad_key_or_type_names_the_key(values, key):
 def test_post_init_validation_names_the_key():
     with pytest.raises(ConfigError, match="image_size"):
         from_dict(SimConfig, {"image_size": 2}, "sim")
+    with pytest.raises(ConfigError, match="occluder_height"):
+        from_dict(SimConfig, {"occluder": True, "occluder_height": -0.1}, "sim")
 
 
 def test_runtime_yaml_matches_the_defaults_the_policy_node_uses():

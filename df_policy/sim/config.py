@@ -38,7 +38,8 @@ class SimConfig:
     occluder_height: float = 0.22
     """Height of the occluder card's centre above the table, in metres: at 0.22 m the card
     hides the row of slots from the front camera while it passes (at 0.15 m it passed below
-    the camera's line of sight to the fruits; docs/decisions.md, "The occluder")."""
+    the camera's line of sight to the fruits; docs/decisions.md, "The occluder hides the
+    fruits")."""
 
     def __post_init__(self) -> None:
         require(self.image_size >= 8, "image_size", "must be >= 8")
@@ -52,6 +53,7 @@ class SimConfig:
         require(self.light_jitter >= 0, "light_jitter", "must be >= 0")
         require(self.camera_jitter >= 0, "camera_jitter", "must be >= 0")
         require(self.occluder_period > 0, "occluder_period", "must be > 0")
+        require(self.occluder_height > 0, "occluder_height", "must be > 0")
         unknown = set(self.cameras) - {"front", "wrist"}
         require(not unknown, "cameras", f"has unknown {sorted(unknown)} (known: front, wrist)")
 

@@ -1,9 +1,11 @@
 """Scene perturbations change what the cameras see; frame faults are seeded and exact."""
 
+import mujoco
 import numpy as np
 import pytest
 
 from df_policy.keys import FRONT
+from df_policy.sim import scene
 from df_policy.sim.config import SimConfig
 from df_policy.sim.env import FruitSwapEnv
 from df_policy.sim.perturbations import FrameDrops, Freeze, PixelNoise
@@ -58,10 +60,6 @@ def test_bad_severity_is_rejected(make):
 def fruits_hidden_by_the_occluder(height: float) -> set[str]:
     """Fruits that the occluder card hides from the front camera at some step of one sweep
     (a ray from the camera to the fruit's centre hits the card first)."""
-    import mujoco
-
-    from df_policy.sim import scene
-
     env = FruitSwapEnv(SimConfig(render=False, occluder=True, occluder_period=2.0,
                                  occluder_height=height))
     env.reset(seed=4)
