@@ -16,12 +16,14 @@ def test_export_then_run_with_gating(tiny_checkpoint, sim_store, tmp_path):
         "calibration.json", "config.yaml", "model.safetensors", "normalizer.safetensors"]
     assert result["size_bytes"] < 5_000_000
     calibration = json.loads((out / "calibration.json").read_text())
-    assert (calibration["sampling_steps"], calibration["action_samples"]) == (
-        RuntimeConfig.sampling_steps, RuntimeConfig.action_samples), "forecast as the runtime does"
     stats = calibration["cameras"]
     assert stats["front"]["tokens"] > 0 and stats["front"]["std"] > 0
     policy = DFPolicy.from_checkpoint(out, device="cpu")
     assert policy.calibration is not None
+    runtime = RuntimeConfig()
+    assert (calibration["sampling_steps"], calibration["action_samples"]) == (
+        runtime.ddim_steps(policy.model_config.sampling_steps), runtime.action_samples), \
+        "forecast as the runtime does"
     frames = {cam: np.full((16, 16, 3), 90, np.uint8) for cam in policy.cameras}
     policy.step(frames)
     shock = {cam: np.full((16, 16, 3), 255, np.uint8) for cam in policy.cameras}

@@ -28,7 +28,7 @@ def test_shipped_checkpoint_runs_a_short_episode():
 def test_shipped_calibration_was_made_with_the_runtime_sampling():
     # surprise z-scores are only meaningful against forecasts made the way the runtime makes
     # them; a change of the runtime's sampling must re-make the shipped calibration
-    calibration = DFPolicy.from_checkpoint(SHIPPED, device="cpu").calibration
+    policy = DFPolicy.from_checkpoint(SHIPPED, device="cpu")
     runtime = RuntimeConfig()
-    assert (calibration["sampling_steps"], calibration["action_samples"]) == (
-        runtime.sampling_steps, runtime.action_samples)
+    assert (policy.calibration["sampling_steps"], policy.calibration["action_samples"]) == (
+        runtime.ddim_steps(policy.model_config.sampling_steps), runtime.action_samples)
