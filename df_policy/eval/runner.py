@@ -97,8 +97,12 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
             levels_log.append(output.levels)
             if record:
                 frames.append((dict(delivered), output.forecast, output.levels))
-        pending.append(queue.popleft())
-        action = pending.popleft()
+        if setup.command_late is not None and step > 0 and setup.command_late():
+            action = sent  # this period's command missed its deadline: the arm repeats the last
+        else:
+            pending.append(queue.popleft())
+            action = pending.popleft()
+        sent = action
         obs, _, terminated, truncated, info = env.step(action)
         if observer is not None:
             observer(env, action)

@@ -35,6 +35,10 @@ class SuiteSetup:
     sim_overrides: dict
     faults: dict[str, Fault]
     action_delay: int = 0
+    """Control steps every command arrives late (a constant actuation latency)."""
+    command_late: Callable[[], bool] | None = None
+    """Asked once per control step: True when this step's command misses its period (control
+    jitter), so the arm repeats the previous command and this one arrives a period later."""
 
 
 def _never(frame: np.ndarray) -> None:

@@ -24,6 +24,17 @@ class CameraHealth:
     """The newest message could not be turned into an image (encoding, size, step)."""
 
     @property
+    def problem(self) -> str:
+        """Why this stream's newest frame is not fully trusted ("" when it is fresh)."""
+        if self.decode_failed:
+            return "decode failed"
+        if self.age_s is None:
+            return "no frame yet"
+        if self.frozen_s > 0:
+            return f"frozen {self.frozen_s:.2f} s"
+        return ""
+
+    @property
     def staleness_s(self) -> float | None:
         """Age of the newest *information*: frame age plus frozen time; None if unusable."""
         if self.age_s is None or self.decode_failed:
