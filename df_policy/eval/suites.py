@@ -13,6 +13,10 @@ delivers — never inside the policy.
     distractors  number of extra fruit-like objects     the scene
     wrist_dead   (ignored) wrist never delivers         wrist camera
     latency      control steps actions arrive late      the arm
+
+The corruption benchmark's faults (:mod:`df_policy.eval.corruptions`: photometric, geometric,
+sensor, scene and timing faults, ``+`` for two at once) are run by the same name; their
+severity is a level 1, 2 or 3.
 """
 
 from __future__ import annotations
@@ -23,9 +27,8 @@ from collections.abc import Callable
 import numpy as np
 
 from df_policy.errors import ConfigError
-from df_policy.sim.perturbations import FrameDrops, Freeze, PixelNoise
-
-Fault = Callable[[np.ndarray], np.ndarray | None]
+from df_policy.eval.corruptions import CORRUPTIONS, LEVELS, corruption_names, corruption_setup
+from df_policy.sim.perturbations import Fault, FrameDrops, Freeze, PixelNoise
 
 
 @dataclasses.dataclass
@@ -65,7 +68,32 @@ def make_setup(suite: str, severity: float, cameras: tuple[str, ...], control_hz
         return SuiteSetup({}, {"wrist": _never})
     if suite == "latency":
         return SuiteSetup({}, {}, action_delay=int(severity))
-    raise ConfigError(f"unknown suite '{suite}' (known: {', '.join(SUITES)})")
+    check_severity(suite, severity)
+    return SuiteSetup(**corruption_setup(suite, int(severity), cameras, control_hz, rng))
+
+
+def default_severities(name: str) -> tuple[float, ...]:
+    """The severities a suite or corruption runs at by default; ConfigError naming the known
+    names when ``name`` is neither."""
+    if name in SUITES:
+        return SUITES[name]
+    if "+" not in name and name not in CORRUPTIONS:
+        raise ConfigError(f"unknown suite or corruption '{name}' (suites: {', '.join(SUITES)};"
+                          f" corruptions: {', '.join(CORRUPTIONS)})")
+    corruption_names(name)
+    return tuple(float(level) for level in LEVELS)
+
+
+def check_severity(name: str, severity: float) -> None:
+    """ConfigError unless ``severity`` is valid for ``name``: any number >= 0 for a suite, a
+    level 1, 2 or 3 for a corruption."""
+    default_severities(name)
+    if name in SUITES:
+        if severity < 0:
+            raise ConfigError(f"severity of suite '{name}' must be >= 0, got {severity:g}")
+    elif severity not in LEVELS:
+        raise ConfigError(f"severity {severity:g} of corruption '{name}' is out of range "
+                          f"(valid levels: {', '.join(map(str, LEVELS))})")
 
 
 SUITES = {

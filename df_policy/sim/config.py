@@ -31,6 +31,20 @@ class SimConfig:
     """Relative random change of light intensity at reset (perturbation)."""
     camera_jitter: float = 0.0
     """Random offset of the camera positions at reset, in metres (perturbation)."""
+    light_scale: float = 1.0
+    """All lights (head light and key light) times this factor (lab lights dimmed or raised)."""
+    light_tilt_deg: float = 0.0
+    """The key light's direction turned by this angle, towards an azimuth drawn at reset."""
+    table_tint: float = 0.0
+    """The table top's colour mixed this far (0..1) towards a colour drawn at reset."""
+    fruit_shade: float = 0.0
+    """Both fruits' colours darkened by this fraction (0..1): riper, duller fruit."""
+    camera_shift: float = 0.0
+    """Every camera on a fixed mount (the front camera; not the wrist camera, which rides on
+    the hand) moved by this distance in a direction drawn at reset, in metres: a bumped
+    tripod. Unlike ``camera_jitter`` the distance is exact."""
+    camera_tilt_deg: float = 0.0
+    """Every camera on a fixed mount rotated by this angle about an axis drawn at reset."""
     occluder: bool = False
     """Add a flat card that sweeps between the front camera and the slots (perturbation)."""
     occluder_period: float = 6.0
@@ -52,6 +66,12 @@ class SimConfig:
         require(self.distractors >= 0, "distractors", "must be >= 0")
         require(self.light_jitter >= 0, "light_jitter", "must be >= 0")
         require(self.camera_jitter >= 0, "camera_jitter", "must be >= 0")
+        require(self.light_scale > 0, "light_scale", "must be > 0")
+        require(0 <= self.light_tilt_deg <= 90, "light_tilt_deg", "must be in [0, 90]")
+        require(0 <= self.table_tint <= 1, "table_tint", "must be in [0, 1]")
+        require(0 <= self.fruit_shade < 1, "fruit_shade", "must be in [0, 1)")
+        require(self.camera_shift >= 0, "camera_shift", "must be >= 0")
+        require(0 <= self.camera_tilt_deg <= 45, "camera_tilt_deg", "must be in [0, 45]")
         require(self.occluder_period > 0, "occluder_period", "must be > 0")
         require(self.occluder_height > 0, "occluder_height", "must be > 0")
         unknown = set(self.cameras) - {"front", "wrist"}

@@ -65,6 +65,11 @@ class FruitSwapEnv(gym.Env):
         self._scene_option.sitegroup[:] = 0
         self._nominal_cam_pos = self.model.cam_pos.copy()
         self._nominal_light = self.model.light_diffuse.copy()
+        self._nominal_light_dir = self.model.light_dir.copy()
+        self._nominal_headlight = (self.model.vis.headlight.ambient.copy(),
+                                   self.model.vis.headlight.diffuse.copy())
+        self._nominal_cam_quat = self.model.cam_quat.copy()
+        self._nominal_rgba = self.model.geom_rgba.copy()
         size = self.config.image_size
         spaces: dict[str, gym.Space] = {
             cam: gym.spaces.Box(0, 255, (size, size, 3), np.uint8) for cam in self.config.cameras
@@ -273,15 +278,48 @@ class FruitSwapEnv(gym.Env):
         if cfg.camera_jitter > 0:
             shift = rng.uniform(-cfg.camera_jitter, cfg.camera_jitter, (self.model.ncam, 3))
             self.model.cam_pos[:] += shift
-        self.model.light_diffuse[:] = self._nominal_light
+        self.model.light_diffuse[:] = self._nominal_light * cfg.light_scale
         if cfg.light_jitter > 0:
             scale = 1.0 + rng.uniform(-cfg.light_jitter, cfg.light_jitter, (self.model.nlight, 1))
-            self.model.light_diffuse[:] = np.clip(self._nominal_light * scale, 0.0, 1.0)
+            self.model.light_diffuse[:] = np.clip(self.model.light_diffuse * scale, 0.0, 1.0)
+        self._apply_scene_corruptions(rng)
         for body in self._distractors:
             # On the table, clear of the slots: in front of or behind the row of slots.
             x = rng.choice([rng.uniform(0.1, 0.25), rng.uniform(-0.2, -0.1)])
             self.model.body_pos[body] = [x, rng.uniform(-0.3, 0.3), 0.027]
         self._occluder_phase = rng.random()
+
+    def _apply_scene_corruptions(self, rng: np.random.Generator) -> None:
+        """Lights, colours and camera poses of the lab as configured (nominal when 0 / 1); the
+        directions are drawn from ``rng``."""
+        cfg, model = self.config, self.model
+        ambient, diffuse = self._nominal_headlight
+        model.vis.headlight.ambient[:] = np.clip(ambient * cfg.light_scale, 0.0, 1.0)
+        model.vis.headlight.diffuse[:] = np.clip(diffuse * cfg.light_scale, 0.0, 1.0)
+        model.light_diffuse[:] = np.clip(model.light_diffuse, 0.0, 1.0)
+        model.light_dir[:] = self._nominal_light_dir
+        if cfg.light_tilt_deg > 0:
+            for light in range(model.nlight):
+                model.light_dir[light] = _tilted(self._nominal_light_dir[light],
+                                                 cfg.light_tilt_deg, rng)
+        model.geom_rgba[:] = self._nominal_rgba
+        if cfg.table_tint > 0:
+            table = model.geom("table_top").id
+            colour = rng.uniform(0.0, 1.0, 3)
+            model.geom_rgba[table, :3] += cfg.table_tint * (colour - model.geom_rgba[table, :3])
+        for fruit in ("apple_body", "orange_body"):
+            model.geom_rgba[model.geom(fruit).id, :3] *= 1.0 - cfg.fruit_shade
+        model.cam_quat[:] = self._nominal_cam_quat
+        for cam in np.flatnonzero(model.cam_bodyid == 0):  # cameras on a fixed mount
+            if cfg.camera_shift > 0:
+                direction = rng.normal(size=3)
+                model.cam_pos[cam] += cfg.camera_shift * direction / np.linalg.norm(direction)
+            if cfg.camera_tilt_deg > 0:
+                axis = rng.normal(size=3)
+                turn = np.zeros(4)
+                mujoco.mju_axisAngle2Quat(turn, axis / np.linalg.norm(axis),
+                                          np.deg2rad(cfg.camera_tilt_deg))
+                mujoco.mju_mulQuat(model.cam_quat[cam], self._nominal_cam_quat[cam], turn)
 
     def _move_occluder(self) -> None:
         if self._occluder is None:
@@ -338,3 +376,12 @@ class FruitSwapEnv(gym.Env):
             self.data, camera=self._camera_id[cam], scene_option=self._scene_option
         )
         return renderer.render()
+
+
+def _tilted(direction: np.ndarray, degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """``direction`` turned by ``degrees`` towards a random perpendicular (unit length)."""
+    unit = direction / np.linalg.norm(direction)
+    perpendicular = np.cross(unit, rng.normal(size=3))
+    perpendicular /= np.linalg.norm(perpendicular)
+    angle = np.deg2rad(degrees)
+    return np.cos(angle) * unit + np.sin(angle) * perpendicular
