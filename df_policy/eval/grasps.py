@@ -42,14 +42,15 @@ class Grasp:
 
 
 class GraspLog:
-    """Observer ``(env, action) -> None`` that records every :class:`Grasp` of an episode."""
+    """Observer ``(env, action, tick) -> None`` that records every :class:`Grasp` of an
+    episode (``tick``, the controller's command of the step, is not needed here)."""
 
     def __init__(self) -> None:
         self.grasps: list[Grasp] = []
         self._step = 0
         self._closed = False
 
-    def __call__(self, env: Any, action: np.ndarray) -> None:
+    def __call__(self, env: Any, action: np.ndarray, tick: Any = None) -> None:
         """Record the world after one control step that executed ``action``."""
         closed = float(action[-1]) > CLOSED
         if closed:

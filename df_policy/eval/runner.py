@@ -1,12 +1,11 @@
 """``df-policy eval``: closed-loop episodes of a checkpoint under a suite, with statistics.
 
 Each control step the world renders both cameras; each camera's frame passes through the
-suite's faults (a lost frame delivers nothing). A :class:`CameraMonitor` per camera turns the
-delivered stream into health (age, frozen time), exactly as the ROS node does; as in the node,
-the arm holds at the start until every camera has delivered a frame. Every ``chunk``
-steps the policy gets the newest delivered frames and their health and returns the next chunk,
-which the arm executes one action per control step (``action_delay`` steps late in the
-latency suite).
+suite's faults (a lost frame delivers nothing) and reaches the same
+:class:`~df_policy.policy.controller.Controller` the ROS node runs: camera health, start gate,
+watchdog hold, workspace and step clamps, the chunk queue, and the commanded actions fed back
+to the policy. The simulated arm executes each command (``action_delay`` steps late in the
+latency suite; repeating the previous one when a period is missed under control jitter).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import dataclasses
 import json
+import math
 import multiprocessing
 import statistics
 import time
@@ -28,9 +28,9 @@ from tqdm import tqdm
 from df_policy.config import to_dict
 from df_policy.eval.stats import wilson_interval
 from df_policy.eval.suites import SUITES, make_setup
-from df_policy.policy.camera_health import CameraMonitor
 from df_policy.policy.config import RuntimeConfig
-from df_policy.policy.safety import StartGate
+from df_policy.policy.controller import Command, Controller
+from df_policy.policy.safety import SafetyConfig
 from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
 
@@ -50,17 +50,26 @@ class EvalJob:
 
 
 def hold_action(obs: dict[str, np.ndarray]) -> np.ndarray:
-    """The action that keeps the arm where it is, gripper open."""
+    """The action that keeps the arm where it is, gripper open (what the simulated arm does
+    before the first command reaches it)."""
     return np.concatenate([obs["ee_pose"], [0.0]]).astype(np.float32)
+
+
+EVAL_SAFETY = SafetyConfig(max_inference_s=math.inf)
+"""The robot's safety limits; inference never overruns, since simulated time stands still while
+the policy thinks."""
 
 
 def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: int,
                 record: bool = False,
                 start_wait_s: float = RuntimeConfig.start_wait_s,
-                observer: Callable[[Any, np.ndarray], None] | None = None) -> dict[str, Any]:
-    """One closed-loop episode; returns its outcome (and frames when ``record``). The arm
-    holds at the start until every camera has delivered a frame or ``start_wait_s`` passed.
-    ``observer(env, action)``, if given, sees the world after every control step (e.g. a
+                observer: Callable[[Any, np.ndarray, Command], None] | None = None,
+                ) -> dict[str, Any]:
+    """One closed-loop episode through the robot's :class:`Controller`; returns its outcome
+    (and frames when ``record``). The suite's faults act on the frames before the controller
+    sees them, its latency and missed periods on the commands after it. ``observer(env,
+    action, tick)``, if given, sees the world after every control step with the action the arm
+    executed and the controller's :class:`Command` of that step (e.g. a
     :class:`df_policy.eval.grasps.GraspLog`)."""
     from df_policy.sim.env import FruitSwapEnv
 
@@ -68,50 +77,42 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     setup = make_setup(suite, severity, sim.cameras, sim.control_hz, rng)
     env = FruitSwapEnv(dataclasses.replace(sim, **setup.sim_overrides))
     obs, info = env.reset(seed=seed)
-    policy.reset()
-    monitors = {cam: CameraMonitor() for cam in sim.cameras}
-    gate = StartGate(start_wait_s)
-    delivered: dict[str, np.ndarray | None] = {cam: None for cam in sim.cameras}
-    queue: deque[np.ndarray] = deque()
-    pending = deque([hold_action(obs)] * setup.action_delay)
+    controller = Controller(policy, sim.cameras, EVAL_SAFETY, start_wait_s)
+    sent = hold_action(obs)  # what the arm executed last
+    pending = deque([sent] * setup.action_delay)
     timings, frames, levels_log = [], [], []
-    start_wait_steps = 0
+    start_wait_steps = hold_steps = 0
     dt = 1.0 / sim.control_hz
     for step in range(sim.max_steps):
         now = step * dt
         for cam in sim.cameras:
-            frame = obs[cam]
             fault = setup.faults.get(cam)
-            frame = fault(frame) if fault else frame
+            frame = fault(obs[cam]) if fault else obs[cam]
             if frame is not None:
-                monitors[cam].frame(frame, now)
-                delivered[cam] = frame
-        health = {cam: monitors[cam].health(now) for cam in sim.cameras}
-        if gate.waiting_for({cam: h.age_s for cam, h in health.items()}, now):
-            queue.append(hold_action(obs))
-            start_wait_steps += 1
-        if not queue:
-            output = policy.step(delivered, health)
-            queue.extend(output.actions)
-            timings.append(output.timings_ms["total"])
-            levels_log.append(output.levels)
+                controller.frame(cam, frame, now)
+        tick = controller.tick(now, obs["ee_pose"])
+        start_wait_steps += tick.starting
+        hold_steps += tick.hold and not tick.starting
+        if tick.new_chunk:
+            timings.append(tick.output.timings_ms["total"])
+            levels_log.append(tick.output.levels)
             if record:
-                frames.append((dict(delivered), output.forecast, output.levels))
+                frames.append((dict(controller.frames), tick.output.forecast, tick.output.levels))
         if setup.command_late is not None and step > 0 and setup.command_late():
             action = sent  # this period's command missed its deadline: the arm repeats the last
         else:
-            pending.append(queue.popleft())
+            pending.append(hold_action(obs) if tick.action is None else tick.action)
             action = pending.popleft()
         sent = action
         obs, _, terminated, truncated, info = env.step(action)
         if observer is not None:
-            observer(env, action)
+            observer(env, action, tick)
         if terminated or truncated:
             break
     env.close()
     result = {
         "seed": seed, "success": bool(info["is_success"]), "stage": int(info["stage"]),
-        "steps": step + 1, "start_wait_steps": start_wait_steps,
+        "steps": step + 1, "start_wait_steps": start_wait_steps, "hold_steps": hold_steps,
         "orange_start": info["orange_start"],
         "policy_ms_median": statistics.median(timings) if timings else None,
         "mean_levels": {cam: float(np.mean([lv[cam] for lv in levels_log]))

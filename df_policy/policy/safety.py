@@ -3,7 +3,10 @@
 - a non-finite action is never sent: it becomes a hold;
 - the target position is clipped to a workspace box and moved at most ``max_step_m`` from the
   previous command per control step;
-- the watchdog holds the arm when every camera is stale, or when inference overruns;
+- a measured pose that is non-finite, outside the workspace box or has a non-unit quaternion is
+  rejected (:func:`pose_problem`): it never becomes a command;
+- the watchdog holds the arm when no camera has delivered for ``hold_after_s``, or when
+  inference overruns;
 - the start gate holds it at the start of an episode until every camera has delivered a frame.
 """
 
@@ -24,16 +27,44 @@ class SafetyConfig:
     workspace_high: tuple[float, float, float] = (0.3, 0.4, 0.45)
     max_step_m: float = 0.05
     """Largest change of the target position between two control steps, metres."""
-    stale_s: float = 0.25
-    """A camera with no new frame for longer than this is stale; all stale -> hold."""
+    hold_after_s: float = 0.25
+    """Hold when no camera has delivered a frame for longer than this, seconds. (Not
+    :attr:`RuntimeConfig.stale_s <df_policy.policy.config.RuntimeConfig.stale_s>`, the
+    staleness at which a frame is absorbed at the top noise level.)"""
     max_inference_s: float = 0.5
-    """Inference longer than this is an overrun -> hold."""
+    """Inference longer than this is an overrun -> hold. Simulated time stands still while
+    the policy thinks, so the evaluation sets it to infinity."""
+    quaternion_tolerance: float = 0.01
+    """A measured orientation whose norm differs from 1 by more is rejected."""
 
     def __post_init__(self) -> None:
         low, high = np.array(self.workspace_low), np.array(self.workspace_high)
         require(bool(np.all(low < high)), "workspace_low", "must be below workspace_high")
         require(self.max_step_m > 0, "max_step_m", "must be > 0")
-        require(self.stale_s > 0, "stale_s", "must be > 0")
+        require(self.hold_after_s > 0, "hold_after_s", "must be > 0")
+        require(self.max_inference_s > 0, "max_inference_s", "must be > 0")
+
+    def inside(self, position: np.ndarray) -> bool:
+        """Whether ``position`` (x, y, z) lies in the workspace box (edges included)."""
+        return bool(np.all(position >= self.workspace_low)
+                    and np.all(position <= self.workspace_high))
+
+
+def pose_problem(pose: np.ndarray | None, config: SafetyConfig) -> str:
+    """Why a measured pose [x, y, z, qw, qx, qy, qz] must not be used ("" when it may)."""
+    if pose is None:
+        return "no measured pose"
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.shape != (7,):
+        return f"measured pose has shape {pose.shape}, not (7,)"
+    if not np.all(np.isfinite(pose)):
+        return "measured pose is not finite"
+    if not config.inside(pose[:3]):
+        return f"measured position {np.round(pose[:3], 3).tolist()} is outside the workspace"
+    norm = float(np.linalg.norm(pose[3:7]))
+    if abs(norm - 1.0) > config.quaternion_tolerance:
+        return f"measured orientation is not a unit quaternion (norm {norm:.3f})"
+    return ""
 
 
 def clamp_action(action: np.ndarray, previous: np.ndarray | None,
@@ -66,7 +97,7 @@ class Watchdog:
 
     def must_hold(self, camera_ages: dict[str, float | None], inference_s: float) -> bool:
         """True (with :attr:`reason`) when all cameras are stale or inference overran."""
-        stale = [age is None or age > self.config.stale_s for age in camera_ages.values()]
+        stale = [age is None or age > self.config.hold_after_s for age in camera_ages.values()]
         if camera_ages and all(stale):
             self.reason = "all cameras stale"
             return True

@@ -42,7 +42,8 @@ def test_closed_loop_episode_reports_outcome_and_levels():
     sim = SimConfig(image_size=16, max_steps=12)
     seen = []
     result = run_episode(policy(), sim, "wrist_dead", 1.0, seed=5,
-                         observer=lambda env, action: seen.append((env.stage(), action.shape)))
+                         observer=lambda env, action, tick: seen.append((env.stage(),
+                                                                        action.shape)))
     assert result["steps"] == 12 and result["success"] is False
     assert seen == [(0, (8,))] * 12, "the observer sees the world after every control step"
     assert result["mean_levels"]["wrist"] == 999 and result["mean_levels"]["front"] < 999

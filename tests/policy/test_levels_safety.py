@@ -6,7 +6,7 @@ import pytest
 from df_policy.policy.camera_health import CameraHealth, CameraMonitor
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.noise_levels import level_from_health, level_from_surprise
-from df_policy.policy.safety import SafetyConfig, StartGate, Watchdog, clamp_action
+from df_policy.policy.safety import SafetyConfig, StartGate, Watchdog, clamp_action, pose_problem
 
 TOP = 999
 
@@ -14,7 +14,8 @@ TOP = 999
 def test_monitor_reports_age_and_frozen_content():
     monitor = CameraMonitor()
     assert monitor.health(0.0).age_s is None
-    a, b = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 9, np.uint8)
+    rng = np.random.default_rng(0)  # textured frames: a flat one is a frame without content
+    a, b = (rng.integers(0, 256, (4, 4, 3), dtype=np.uint8) for _ in range(2))
     monitor.frame(a, 0.0)
     monitor.frame(b, 0.1)
     assert monitor.health(0.15).age_s == pytest.approx(0.05)
@@ -62,7 +63,7 @@ def test_clamp_action_limits_and_rejects_non_finite():
 
 
 def test_watchdog_holds_when_all_cameras_stale_or_inference_overruns():
-    dog = Watchdog(SafetyConfig(stale_s=0.25, max_inference_s=0.5))
+    dog = Watchdog(SafetyConfig(hold_after_s=0.25, max_inference_s=0.5))
     assert not dog.must_hold({"front": 0.1, "wrist": 1.0}, 0.05)
     assert dog.must_hold({"front": 0.3, "wrist": None}, 0.05) and "stale" in dog.reason
     assert dog.must_hold({"front": 0.0}, 0.8) and "overrun" in dog.reason
@@ -78,3 +79,12 @@ def test_start_gate_waits_for_every_first_frame_at_most_wait_s():
     gate.reset()
     assert gate.waiting_for({"front": None, "wrist": None}, now=9.0) == ["front", "wrist"]
     assert gate.waiting_for({"front": 0.0, "wrist": 0.05}, now=9.1) == []
+
+
+def test_pose_problem_names_what_is_wrong():
+    config = SafetyConfig()
+    assert pose_problem(np.array([0.0, 0, 0.2, 1, 0, 0, 0]), config) == ""
+    assert "not finite" in pose_problem(np.array([0.0, np.inf, 0.2, 1, 0, 0, 0]), config)
+    assert "outside the workspace" in pose_problem(np.array([0.0, 0, -0.5, 1, 0, 0, 0]), config)
+    assert "unit quaternion" in pose_problem(np.array([0.0, 0, 0.2, 0, 0, 0, 0]), config)
+    assert "shape" in pose_problem(np.zeros(3), config)
