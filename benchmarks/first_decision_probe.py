@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import torch
 
-from df_policy.train.checkpoint import load_checkpoint
+from df_policy.checkpoint import load_checkpoint
 from df_policy.train.dataset import EpisodeDataset
 
 

@@ -19,13 +19,13 @@ import sys
 import numpy as np
 import torch
 
+from df_policy.checkpoint import LoadedCheckpoint
 from df_policy.config import load_section
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.model.tokens import ActionNormalizer
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.runtime import DFPolicy
-from df_policy.train.checkpoint import LoadedCheckpoint
 
 
 def build(args) -> DFPolicy:

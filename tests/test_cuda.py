@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from df_policy.checkpoint import load_checkpoint
 from df_policy.data.store import EpisodeStore
 from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.policy.runtime import DFPolicy
-from df_policy.train.checkpoint import load_checkpoint
 from df_policy.train.trainer import train
 from tests.data.helpers import make_episode
 from tests.model.test_df_model import TINY, make_batch

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from df_policy.checkpoint import LoadedCheckpoint
 from df_policy.data.store import EpisodeStore
 from df_policy.images import resize_images
 from df_policy.keys import ACTION
 from df_policy.model.tokens import images_to_tensor
 from df_policy.policy.config import RuntimeConfig
-from df_policy.train.checkpoint import LoadedCheckpoint
 
 CALIBRATION_FILE = "calibration.json"
 

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from df_policy.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.policy.calibration import calibrate, save_calibration
-from df_policy.train.checkpoint import checkpoint_dir, load_checkpoint
 
 
 def export_checkpoint(run: str | Path, store: str | Path, out: str | Path,

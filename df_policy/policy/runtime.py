@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from df_policy.checkpoint import LoadedCheckpoint, load_checkpoint
+from df_policy.devices import pick_device
 from df_policy.errors import CheckpointError
 from df_policy.images import resize_images
 from df_policy.model.config import ModelConfig
@@ -32,8 +34,6 @@ from df_policy.policy.calibration import load_calibration
 from df_policy.policy.camera_health import CameraHealth
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.noise_levels import level_from_health, level_from_surprise
-from df_policy.train.checkpoint import LoadedCheckpoint, load_checkpoint
-from df_policy.train.trainer import pick_device
 
 
 @dataclasses.dataclass

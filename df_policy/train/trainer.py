@@ -21,25 +21,17 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from df_policy import checkpoint as ckpt
 from df_policy.config import to_dict
-from df_policy.errors import CheckpointError, ConfigError, DataError
+from df_policy.devices import pick_device
+from df_policy.errors import CheckpointError, ConfigError
 from df_policy.model.config import ModelConfig
-from df_policy.train import checkpoint as ckpt
 from df_policy.train.augment import moving_shadows
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
 
 LOG_FIELDS = ("step", "loss", "loss/front", "loss/wrist", "loss/action", "lr", "grad_norm",
               "tokens_per_s")
-
-
-def pick_device(name: str) -> torch.device:
-    """cpu, cuda, or auto (cuda when available)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DataError("device 'cuda' was asked for but no CUDA GPU is available")
-    return torch.device(name)
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:

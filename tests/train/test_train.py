@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from df_policy.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.errors import CheckpointError, ConfigError, DataError
 from df_policy.model.config import ModelConfig
-from df_policy.train.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.train.dataset import EpisodeDataset
 from df_policy.train.trainer import lr_factor, train
 
