@@ -46,7 +46,7 @@ def test_a_contentless_stream_reaches_the_top_level_at_its_first_frame(value, wh
     monitor = CameraMonitor()
     for step, frame in enumerate(frames):
         now = 0.1 * step
-        monitor.frame(fault(frame["front"]), now)
+        monitor.frame(fault(frame["wrist"]), now)  # the wrist view changes every step
         health = monitor.health(now)  # the same instant the frame arrived: age 0 < fresh_s
         if step < 5:
             assert level_from_health(health, config, TOP) == 0 and health.no_content == ""
