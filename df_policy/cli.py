@@ -106,6 +106,20 @@ def _cmd_convert_bag2zarr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert_zarr2lerobot(args: argparse.Namespace) -> int:
+    from df_policy.data.lerobot.export import export_lerobot
+
+    print(json.dumps(export_lerobot(args.store, args.out, progress=not args.quiet), indent=2))
+    return 0
+
+
+def _cmd_convert_lerobot2zarr(args: argparse.Namespace) -> int:
+    from df_policy.data.lerobot.load import import_lerobot
+
+    print(json.dumps(import_lerobot(args.folder, args.out, progress=not args.quiet), indent=2))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from df_policy.model.config import ModelConfig
     from df_policy.train.config import TrainConfig
@@ -233,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=_cmd_dataset_info)
 
-    p = sub.add_parser("convert", help="import recordings into an episode store")
+    p = sub.add_parser("convert", help="import recordings into an episode store, or export one")
     csub = p.add_subparsers(dest="convert_command", required=True, parser_class=_Parser)
     q = csub.add_parser("bag2zarr", help="rosbag2 (MCAP or sqlite3) bags -> zarr episodes")
     q.add_argument("bags", type=Path, nargs="+", metavar="BAG", help="bag folders or files")
@@ -243,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key of the topics file (repeatable)")
     q.set_defaults(func=_cmd_convert_bag2zarr)
+    q = csub.add_parser("zarr2lerobot", help="episode store -> LeRobotDataset v3.0 folder "
+                        "(parquet + one mp4 per camera)")
+    q.add_argument("store", type=Path, metavar="STORE", help="zarr episode store")
+    q.add_argument("--out", type=Path, required=True, help="dataset folder to create")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_cmd_convert_zarr2lerobot)
+    q = csub.add_parser("lerobot2zarr", help="LeRobotDataset v3.0 folder (as zarr2lerobot "
+                        "writes it) -> new episode store")
+    q.add_argument("folder", type=Path, metavar="DIR", help="LeRobot dataset folder")
+    q.add_argument("--out", type=Path, required=True, help="zarr store to create")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_cmd_convert_lerobot2zarr)
 
     p = sub.add_parser("train", help="train the Diffusion Forcing model on a store")
     p.add_argument("--data", type=Path, required=True, help="zarr episode store")
