@@ -24,6 +24,7 @@ setup(
         (f"share/{PACKAGE}/sim", glob("sim/*.xml")),
         (f"share/{PACKAGE}/sim/assets/panda", glob("sim/assets/panda/*.*") + glob("sim/assets/panda/[A-Z]*")),
         (f"share/{PACKAGE}/sim/assets/panda/meshes", glob("sim/assets/panda/meshes/*")),
+        (f"share/{PACKAGE}/checkpoints/df_fruit_swap", glob("data/checkpoints/df_fruit_swap/*")),
         (f"lib/{PACKAGE}", [f"scripts/lib_shims/{name}" for name in EXECUTABLES]),
     ],
     entry_points={

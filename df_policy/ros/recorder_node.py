@@ -21,6 +21,8 @@ loses at most the episode in progress. The same node records simulated teleopera
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
@@ -46,7 +48,8 @@ from df_policy.keys import ACTION, EE_POSE, GRIPPER, JOINT_POS, valid_key
 from df_policy.ros.params import declare_parameters
 
 PARAMETERS = {
-    "store": ("data/demos/recorded.zarr", "zarr episode store to create or append to"),
+    "store": ("~/.local/share/df_policy/recorded.zarr",
+              "zarr episode store to create or append to (~ expands to the home folder)"),
     "cameras": (["front", "wrist"], "camera names; each reads /<name>/image_raw"),
     "image_size": (64, "side of the stored square images, pixels"),
     "control_hz": (10.0, "rate at which streams are sampled into steps"),
@@ -73,7 +76,7 @@ class RecorderNode(Node):
         p = self.params
         self.cameras: list[str] = list(p["cameras"])
         self.store = EpisodeStore.open_or_create(
-            p["store"], cameras=tuple(self.cameras), image_size=p["image_size"],
+            Path(p["store"]).expanduser(), cameras=tuple(self.cameras), image_size=p["image_size"],
             control_hz=p["control_hz"], source="ros",
         )
         self.frames: dict[str, tuple[np.ndarray, Time] | None] = dict.fromkeys(self.cameras)

@@ -3,12 +3,13 @@
 Publishes (every control period): ``/<camera>/image_raw`` (sensor_msgs/Image rgb8, stamped),
 ``/joint_states``, ``/ee_pose`` (geometry_msgs/PoseStamped) and ``/episode_status``
 (std_msgs/String, JSON: seed, step, stage, success). Executes the latest ``/ee_target``
-(PoseStamped) or ``/arm_controller/joint_trajectory`` (JointTrajectory: the last point's arm
-joint positions), whichever came last, and ``/gripper_command`` (std_msgs/Float64, 1 = close);
-holds the current pose until a command arrives. With ``publish_clock`` it publishes ``/clock``
-(simulated time, one control period per step) and stamps everything with it, for nodes run
-with ``use_sim_time``. ``/sim/reset`` (std_srvs/Trigger) starts a new episode with the next
-seed. Fault injection (``drop_rate``, ``freeze_s``, ``noise_sigma``) perturbs the published
+(PoseStamped) or ``/arm_controller/joint_trajectory`` (JointTrajectory: its points' arm joint
+positions, one a control period, the last one held), whichever came last, and
+``/gripper_command`` (std_msgs/Float64, 1 = close); holds the current pose until a command
+arrives. With ``publish_clock`` it publishes ``/clock`` (simulated time, one control period per
+step) and stamps everything with it, for nodes run with ``use_sim_time``. ``/sim/reset``
+(std_srvs/Trigger) starts a new episode with the next seed. Fault injection (``drop_rate``,
+``freeze_s``, ``noise_sigma``) perturbs the published
 camera frames, to show the policy's robustness live.
 """
 
@@ -91,7 +92,7 @@ class SimNode(Node):
     def _start_episode(self) -> None:
         self.obs, self.info = self.env.reset(seed=self.seed)
         self.target = np.concatenate([self.obs[EE_POSE], [0.0]])
-        self.joint_target: np.ndarray | None = None  # set by a JointTrajectory, else pose
+        self.joint_plan: list[np.ndarray] = []  # set by a JointTrajectory, else pose
         self.steps = 0
         rng = np.random.default_rng(self.seed)
         p = self.params
@@ -113,20 +114,21 @@ class SimNode(Node):
             self.get_logger().error("ignored a non-finite /ee_target")
             return
         self.target[:7] = target
-        self.joint_target = None
+        self.joint_plan = []
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         try:
             if not msg.points:
                 raise ValueError("no points")
-            joints = positions_by_name(msg.joint_names, msg.points[-1].positions, ARM_JOINTS)
+            plan = [positions_by_name(msg.joint_names, point.positions, ARM_JOINTS)
+                    for point in msg.points]
         except ValueError as err:
             self.get_logger().error(f"ignored a JointTrajectory: {err}")
             return
-        if not np.all(np.isfinite(joints)):
+        if not np.all(np.isfinite(plan)):
             self.get_logger().error("ignored a non-finite JointTrajectory")
             return
-        self.joint_target = joints
+        self.joint_plan = plan
 
     def _on_gripper(self, msg: Float64) -> None:
         if not np.isfinite(msg.data):
@@ -144,8 +146,9 @@ class SimNode(Node):
 
     def _tick(self) -> None:
         if self.steps < self.sim_config.max_steps and not self.info["is_success"]:
-            if self.joint_target is not None:
-                result = self.env.step_joints(self.joint_target, self.target[7])
+            if self.joint_plan:
+                joints = self.joint_plan.pop(0) if len(self.joint_plan) > 1 else self.joint_plan[0]
+                result = self.env.step_joints(joints, self.target[7])
             else:
                 result = self.env.step(self.target.astype(np.float32))
             self.obs, _, _, _, self.info = result

@@ -35,6 +35,24 @@ def transition(node, transition_id):
     return call(node, client, request).success
 
 
+def node_topics(node):
+    """Topics policy_node subscribes or publishes, lifecycle and parameter services aside."""
+    found = set()
+    for query in (node.get_subscriber_names_and_types_by_node,
+                  node.get_publisher_names_and_types_by_node):
+        found |= {name for name, _ in query("policy_node", "/")}
+    return found - {"/parameter_events", "/rosout", "/policy_node/transition_event"}
+
+
+def assert_step_limited(targets, max_step_m=0.05):
+    """Consecutive targets are at most max_step_m apart, all inside the workspace box."""
+    low, high = np.array([-0.25, -0.4, 0.0]), np.array([0.3, 0.4, 0.45])
+    for a, b in zip(targets, targets[1:], strict=False):
+        assert np.linalg.norm(b[:3] - a[:3]) <= max_step_m + 1e-6
+    assert all(np.all(np.isfinite(t)) and np.all((low <= t[:3]) & (t[:3] <= high))
+               for t in targets)
+
+
 def watch(node):
     seen = {"images": [], "pose": None, "targets": [], "diag": []}
     node.create_subscription(Image, "/front/image_raw",
@@ -135,18 +153,22 @@ def test_joint_trajectory_output_drives_the_arm(tmp_path, params_file, ros_node)
     with node_processes(params_file, extra, tmp_path / "logs") as processes:
         assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
         assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
-        assert spin_until(ros_node, lambda: len(trajectories) >= 15, 60), "trajectories flow"
+        assert spin_until(ros_node, lambda: len(trajectories) >= 6, 60), "trajectories flow"
         assert seen["diag"][-1].message == "running", "fresh frames on the simulated clock"
         bad_joints.publish(JointState(name=list(ARM_JOINTS), position=[float("nan")] * 7))
         spin_until(ros_node, lambda: False, 0.5)
         assert processes["policy_node"].poll() is None, "NaN joint states do not kill it"
     assert not seen["targets"], "joint_trajectory output publishes no /ee_target"
+    chunks = [msg for msg in trajectories if len(msg.points) > 1]
+    assert len(chunks) >= 3, "each new chunk is one multi-point trajectory"
     for msg in trajectories:
-        assert list(msg.joint_names) == list(ARM_JOINTS) and len(msg.points) == 1
-        assert np.all(np.isfinite(msg.points[0].positions))
-        assert msg.points[0].time_from_start.nanosec == 100_000_000
-    commanded = np.array(trajectories[-5].points[0].positions)
-    assert np.abs(joints[-1] - commanded).max() < 0.15, "the simulated arm follows the joints"
+        assert list(msg.joint_names) == list(ARM_JOINTS)
+        times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+        np.testing.assert_allclose(times, 0.1 * np.arange(1, len(times) + 1), atol=1e-9)
+        assert all(np.all(np.isfinite(p.positions)) and not p.velocities for p in msg.points)
+    assert max(len(msg.points) for msg in trajectories) == 4, "the tiny checkpoint's chunk"
+    commanded = np.array(trajectories[-3].points[0].positions)
+    assert np.abs(joints[-1] - commanded).max() < 0.3, "the simulated arm follows the joints"
     times = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clock]
     assert times[0] < 1e4, "simulated time, not wall time"
     np.testing.assert_allclose(np.diff(times), 0.1, atol=1e-6)
@@ -157,10 +179,11 @@ def test_joint_trajectory_output_drives_the_arm(tmp_path, params_file, ros_node)
 
 
 def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ros_node):
-    """This process is the robot's cameras. A silent wrist camera at the start -> hold for
-    start_wait_s, then run without it; stop both -> hold within 2 periods of stale_s; reset
+    """This process is the robot's cameras. Unconfigured -> no topics; a silent wrist camera
+    at the start -> hold for start_wait_s, then run without it; stop both -> hold within 2
+    periods of hold_after_s, moving to the measured pose at most max_step_m a period; reset
     the memory -> frames and poses stamped before the reset are ignored; start the cameras
-    again -> control resumes; deactivate -> hold; cleanup frees the model."""
+    again -> control resumes; deactivate -> hold; cleanup destroys the node's topics."""
     seen = watch(ros_node)
     cameras = {cam: ros_node.create_publisher(Image, f"/{cam}/image_raw",
                                               qos_profile_sensor_data)
@@ -181,9 +204,13 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
                 publisher.publish(msg)
 
     ros_node.create_timer(0.1, publish_frames)
-    extra = {"policy_node": ["-p", "start_wait_s:=1.0"]}
+    extra = {"policy_node": ["-p", "runtime.start_wait_s:=1.0"]}
     with node_processes(params_file, extra, tmp_path / "logs", names=("policy_node",)) as processes:
+        assert spin_until(ros_node, lambda: "policy_node" in ros_node.get_node_names(), 30)
+        assert not node_topics(ros_node), "an unconfigured node has no topics yet"
         assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
+        assert spin_until(ros_node, lambda: {"/front/image_raw", "/ee_target"}
+                          <= node_topics(ros_node), 10), "configure creates them"
         assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
         assert spin_until(ros_node, lambda: seen["diag"] and seen["diag"][-1].message
                           == "waiting for the first frame of wrist", 30)
@@ -219,17 +246,23 @@ def test_camera_loss_holds_then_recovers_and_lifecycle(tmp_path, params_file, ro
         late.update(stamp=None, pose=None)
         streaming.update(front=False, wrist=False)
         seen["targets"].clear()
-        spin_until(ros_node, lambda: False, 0.3)
-        assert seen["targets"], "a hold is published, not silence"
-        np.testing.assert_allclose(seen["targets"][-1], pose, atol=1e-6)
+        assert spin_until(ros_node, lambda: seen["targets"] and np.allclose(
+            seen["targets"][-1], pose, atol=1e-6), 5), "a hold goes to the measured pose"
+        assert_step_limited(seen["targets"])
         streaming.update(front=True, wrist=True)
         assert spin_until(ros_node, lambda: seen["diag"][-1].message == "running", 5), \
             "control resumes when frames return"
-        seen["targets"].clear()
+        count = len(seen["targets"])
         assert transition(ros_node, Transition.TRANSITION_DEACTIVATE)
-        assert spin_until(ros_node, lambda: seen["targets"], 5)
-        np.testing.assert_allclose(seen["targets"][-1], pose, atol=1e-6)
+        assert spin_until(ros_node, lambda: len(seen["targets"]) > count, 5)
+        spin_until(ros_node, lambda: False, 0.3)
+        before, held = seen["targets"][-2:]
+        assert_step_limited([before, held])
+        assert np.linalg.norm(held[:3] - pose[:3]) <= np.linalg.norm(before[:3] - pose[:3])
+        np.testing.assert_allclose(held[3:], pose[3:], atol=1e-6), "deactivate holds"
         assert transition(ros_node, Transition.TRANSITION_CLEANUP)
+        assert spin_until(ros_node, lambda: not node_topics(ros_node), 10), \
+            "cleanup destroys the subscriptions and publishers"
         assert processes["policy_node"].poll() is None
 
 
