@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p, sim_yaml)
     p.set_defaults(func=_cmd_collect)
 
-    p = sub.add_parser("teleop", help="drive the arm from the keyboard and record episodes")
+    p = sub.add_parser("teleop", help="drive the arm from the keyboard or a 3Dconnexion "
+                       "SpaceMouse and record episodes")
     p.add_argument("--out", type=Path, required=True, help="zarr store to append to")
     p.add_argument("--device", choices=["keyboard", "spacemouse"], default="keyboard")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")

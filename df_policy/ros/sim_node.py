@@ -11,15 +11,25 @@ step) and stamps everything with it, for nodes run with ``use_sim_time``. ``/sim
 (std_srvs/Trigger) starts a new episode with the next seed. Fault injection (``drop_rate``,
 ``freeze_s``, ``noise_sigma``) perturbs the published
 camera frames, to show the policy's robustness live.
+
+Velocity teleop: ``/ee_twist`` (geometry_msgs/TwistStamped: linear m/s and angular rad/s of
+the tool centre, world axes) moves the pose target each control period
+(:func:`df_policy.sim.teleop.integrate_twist`: speeds capped, target kept in the workspace),
+so any ROS teleop driver (keyboard, joystick, SpaceMouse; remap its output to ``/ee_twist``)
+drives the arm. A twist older than ``twist_timeout_s`` stops the arm (a driver that dies or
+stops publishing does not leave it moving). While a twist drives it, the node publishes the
+target it executes on ``/ee_target`` (frame ``sim_node/twist``, which it ignores itself), so
+``recorder_node`` records twist teleoperation as it records absolute commands.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import rclpy
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -36,6 +46,10 @@ from df_policy.ros.image_conversion import rgb_to_image
 from df_policy.ros.params import declare_parameters, pose_to_msg
 from df_policy.sim.config import SimConfig
 from df_policy.sim.perturbations import FrameDrops, Freeze, PixelNoise
+from df_policy.sim.teleop import integrate_twist
+
+TWIST_FRAME = "sim_node/twist"
+"""frame_id of the targets this node publishes while a twist drives the arm."""
 
 PARAMETERS = {
     "seed": (0, "seed of the first episode; each reset uses the next one"),
@@ -46,6 +60,7 @@ PARAMETERS = {
     "freeze_s": (0.0, "seconds the front camera repeats one frame, once per episode"),
     "noise_sigma": (0.0, "Gaussian pixel noise added to the camera frames (0..255 units)"),
     "publish_clock": (False, "publish /clock (simulated time) and stamp messages with it"),
+    "twist_timeout_s": (0.5, "an /ee_twist older than this stops the arm (deadman)"),
 }
 """Parameter name -> (default, description); config/arm.yaml sets the same names."""
 CHECKS = {
@@ -55,6 +70,7 @@ CHECKS = {
     "drop_rate": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     "freeze_s": (lambda v: v >= 0, ">= 0 s"),
     "noise_sigma": (lambda v: v >= 0, ">= 0"),
+    "twist_timeout_s": (lambda v: v > 0, "> 0 s"),
 }
 
 
@@ -80,6 +96,8 @@ class SimNode(Node):
         self.status_pub = self.create_publisher(String, "/episode_status", 10)
         self.create_subscription(PoseStamped, "/ee_target", self._on_target, 10)
         self.create_subscription(Float64, "/gripper_command", self._on_gripper, 10)
+        self.create_subscription(TwistStamped, "/ee_twist", self._on_twist, 10)
+        self.target_pub = self.create_publisher(PoseStamped, "/ee_target", 10)
         self.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
                                  self._on_trajectory, 10)
         self.clock_pub = (self.create_publisher(Clock, "/clock", 10)
@@ -93,6 +111,7 @@ class SimNode(Node):
         self.obs, self.info = self.env.reset(seed=self.seed)
         self.target = np.concatenate([self.obs[EE_POSE], [0.0]])
         self.joint_plan: list[np.ndarray] = []  # set by a JointTrajectory, else pose
+        self.twist: tuple[np.ndarray, np.ndarray, float] | None = None  # linear, angular, when
         self.steps = 0
         rng = np.random.default_rng(self.seed)
         p = self.params
@@ -107,6 +126,9 @@ class SimNode(Node):
             self.faults["front"].append(Freeze(steps, rng, start_min=10, start_max=60))
 
     def _on_target(self, msg: PoseStamped) -> None:
+        if msg.header.frame_id == TWIST_FRAME:
+            return  # our own report of a twist-driven target
+        self.twist = None
         pose = msg.pose
         target = [pose.position.x, pose.position.y, pose.position.z, pose.orientation.w,
                   pose.orientation.x, pose.orientation.y, pose.orientation.z]
@@ -129,6 +151,29 @@ class SimNode(Node):
             self.get_logger().error("ignored a non-finite JointTrajectory")
             return
         self.joint_plan = plan
+        self.twist = None
+
+    def _on_twist(self, msg: TwistStamped) -> None:
+        lin, ang = msg.twist.linear, msg.twist.angular
+        linear, angular = np.array([lin.x, lin.y, lin.z]), np.array([ang.x, ang.y, ang.z])
+        if not (np.all(np.isfinite(linear)) and np.all(np.isfinite(angular))):
+            self.get_logger().error("ignored a non-finite /ee_twist")
+            return
+        if self.twist is None:  # from a pose or joint command: start where the arm is
+            self.target[:7] = self.obs[EE_POSE]
+        self.twist = (linear, angular, time.monotonic())
+        self.joint_plan = []
+
+    def _apply_twist(self) -> None:
+        """Move the target by the latest twist for one control period, and report it."""
+        linear, angular, received = self.twist
+        if time.monotonic() - received > self.params["twist_timeout_s"]:
+            return  # stale: hold the target
+        position, quat = integrate_twist(self.target[:3], self.target[3:7], linear, angular,
+                                         1.0 / self.sim_config.control_hz)
+        self.target[:3], self.target[3:7] = position, quat
+        self.target_pub.publish(pose_to_msg(self.target[:7], self.get_clock().now().to_msg(),
+                                            frame_id=TWIST_FRAME))
 
     def _on_gripper(self, msg: Float64) -> None:
         if not np.isfinite(msg.data):
@@ -145,6 +190,8 @@ class SimNode(Node):
         return response
 
     def _tick(self) -> None:
+        if self.twist is not None:
+            self._apply_twist()
         if self.steps < self.sim_config.max_steps and not self.info["is_success"]:
             if self.joint_plan:
                 joints = self.joint_plan.pop(0) if len(self.joint_plan) > 1 else self.joint_plan[0]

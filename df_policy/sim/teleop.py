@@ -12,8 +12,9 @@ the table):
     Delete             discard the episode and start again
     Escape             stop (or close the window)
 
-A 3Dconnexion SpaceMouse, when one is plugged in, moves the target proportionally instead
-(its left button toggles the gripper). The viewer needs a display: run under ``xvfb-run -a``
+With ``device="spacemouse"`` a 3Dconnexion SpaceMouse (read through pyspacemouse) moves and
+turns the target at a speed proportional to its deflection (:func:`spacemouse_twist`); its
+first button toggles the gripper. The viewer needs a display: run under ``xvfb-run -a``
 on a headless machine.
 """
 
@@ -24,7 +25,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,9 +73,10 @@ class KeyboardTeleop:
             return "quit"
         return None
 
-    def move(self, delta: np.ndarray) -> None:
-        """Move the target by ``delta`` metres (SpaceMouse input)."""
-        self.target = self.target + np.asarray(delta, dtype=np.float64)
+    def apply_twist(self, linear: np.ndarray, angular: np.ndarray, dt: float) -> None:
+        """Move the target by a velocity command held for ``dt`` seconds (SpaceMouse input)."""
+        self.target, self.orientation = integrate_twist(self.target, self.orientation, linear,
+                                                        angular, dt)
 
     def action(self) -> np.ndarray:
         """The current command (8,) float32."""
@@ -82,70 +84,99 @@ class KeyboardTeleop:
 
 
 # --------------------------------------------------------------------------------------------
-# SpaceMouse (3Dconnexion) over Linux hidraw
+# Velocity commands: a SpaceMouse here, any ROS teleop driver through sim_node's /ee_twist
 
-SPACEMOUSE_VENDORS = {"0000046D", "0000256F"}
-"""USB vendor ids of 3Dconnexion devices (Logitech-era and current)."""
-
-
-def find_spacemouse(sys_root: str = "/sys/class/hidraw") -> Path | None:
-    """The ``/dev/hidrawN`` of a connected 3Dconnexion device, or None."""
-    root = Path(sys_root)
-    if not root.is_dir():
-        return None
-    for entry in sorted(root.iterdir()):
-        uevent = entry / "device" / "uevent"
-        if not uevent.is_file():
-            continue
-        for line in uevent.read_text().splitlines():
-            if line.startswith("HID_ID="):
-                vendor = line.split(":")[1] if line.count(":") >= 2 else ""
-                if vendor.upper() in SPACEMOUSE_VENDORS:
-                    return Path("/dev") / entry.name
-    return None
+MAX_LINEAR = 0.25
+"""Fastest commanded tool speed, m/s (a faster twist is scaled down to it)."""
+MAX_ANGULAR = 1.0
+"""Fastest commanded tool rotation, rad/s."""
 
 
-def parse_spacemouse_report(report: bytes) -> tuple[np.ndarray | None, int | None]:
-    """Decode one HID report: ``(translation (3,) in -1..1, None)`` or ``(None, buttons)``.
+def _clip_norm(vector: np.ndarray, limit: float) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(vector))
+    return vector * (limit / norm) if norm > limit else vector
 
-    Report 1 holds x, y, z as little-endian int16 (range about ±350); report 3 the buttons.
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of w-first quaternions."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return np.array([aw * bw - ax * bx - ay * by - az * bz,
+                     aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw])
+
+
+def integrate_twist(position: np.ndarray, quat: np.ndarray, linear: np.ndarray,
+                    angular: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Move a tool target by a world-frame twist held for ``dt`` seconds.
+
+    Speeds are capped at :data:`MAX_LINEAR` / :data:`MAX_ANGULAR`; the position stays in the
+    arm's workspace box, so holding a direction against a limit does not wind the target up
+    beyond it. Returns the new ``(position (3,), quaternion (4,) w-first)``.
     """
-    if len(report) >= 7 and report[0] == 1:
-        raw = np.frombuffer(report[1:7], dtype="<i2").astype(np.float64)
-        return np.clip(raw / 350.0, -1.0, 1.0), None
-    if len(report) >= 2 and report[0] == 3:
-        return None, report[1]
-    return None, None
+    from df_policy.sim.env import WORKSPACE_HIGH, WORKSPACE_LOW
+
+    velocity = _clip_norm(linear, MAX_LINEAR)
+    position = np.clip(np.asarray(position, np.float64) + velocity * dt, WORKSPACE_LOW,
+                       WORKSPACE_HIGH)
+    omega = _clip_norm(angular, MAX_ANGULAR)
+    angle = float(np.linalg.norm(omega)) * dt
+    quat = np.asarray(quat, np.float64)
+    if angle > 0:
+        axis = omega / np.linalg.norm(omega)
+        turn = np.concatenate([[np.cos(angle / 2)], axis * np.sin(angle / 2)])
+        quat = _quat_mul(turn, quat)
+        quat /= np.linalg.norm(quat)
+    return position, quat
+
+
+def spacemouse_twist(state: Any) -> tuple[np.ndarray, np.ndarray]:
+    """World-frame ``(linear m/s, angular rad/s)`` from a ``pyspacemouse.SpaceMouseState``.
+
+    The state must be read in pyspacemouse's ``HID_Z_UP`` convention (x right, y away from the
+    user, z up, each -1..1). The user faces the front camera's image, as with the keys: right
+    in the image is world +y, away from the user (towards the far side of the table, where
+    the front camera stands) is world -x, up is +z. Full deflection commands the top speed.
+    """
+    linear = np.array([-state.y, state.x, state.z]) * MAX_LINEAR
+    angular = np.array([-state.pitch, state.roll, state.yaw]) * MAX_ANGULAR
+    return linear, angular
 
 
 class SpaceMouse:
-    """Non-blocking reader of a SpaceMouse's translation and buttons."""
+    """A 3Dconnexion device read through pyspacemouse (hidapi): twists and button 0 presses."""
 
-    def __init__(self, device: Path) -> None:
-        self.fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
-        self.buttons = 0
+    def __init__(self) -> None:
+        """Open the first connected device.
 
-    def poll(self) -> tuple[np.ndarray, bool]:
-        """Latest translation (3,) and whether the left button was just pressed."""
-        translation = np.zeros(3)
-        pressed = False
-        while True:
-            try:
-                report = os.read(self.fd, 16)
-            except BlockingIOError:
-                break
-            moved, buttons = parse_spacemouse_report(report)
-            if moved is not None:
-                translation = moved
-            if buttons is not None:
-                pressed = pressed or bool(buttons & 1 and not self.buttons & 1)
-                self.buttons = buttons
-        # The device's y and z axes point the other way from the world's.
-        return translation * np.array([1.0, -1.0, -1.0]), pressed
+        Raises:
+            DfPolicyError: when none can be opened (no device, no hidapi, no permission).
+        """
+        try:
+            import pyspacemouse
+
+            self.device = pyspacemouse.open(
+                axis_convention=pyspacemouse.AxisConvention.HID_Z_UP)
+        except (RuntimeError, ValueError, OSError, ImportError) as err:
+            raise DfPolicyError(
+                f"cannot open a 3Dconnexion SpaceMouse through pyspacemouse: {err}"
+            ) from None
+        self.pressed_before = False
+
+    def poll(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Latest ``(linear, angular)`` twist and whether button 0 was just pressed."""
+        state = self.device.read()
+        linear, angular = spacemouse_twist(state)
+        down = bool(state.buttons and state.buttons[0])
+        pressed = down and not self.pressed_before
+        self.pressed_before = down
+        return linear, angular, pressed
 
     def close(self) -> None:
         """Release the device."""
-        os.close(self.fd)
+        self.device.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,12 +196,7 @@ def run_teleop(
     """
     if not os.environ.get("DISPLAY"):
         raise DfPolicyError("teleop needs a display; on a headless machine use `xvfb-run -a`")
-    spacemouse = None
-    if device == "spacemouse":
-        path = find_spacemouse()
-        if path is None:
-            raise DfPolicyError("no 3Dconnexion SpaceMouse found under /sys/class/hidraw")
-        spacemouse = SpaceMouse(path)
+    spacemouse = SpaceMouse() if device == "spacemouse" else None
     import mujoco
     import mujoco.viewer
 
@@ -196,8 +222,8 @@ def run_teleop(
                 while not keys.empty() and outcome is None:
                     outcome = teleop.press(keys.get())
                 if spacemouse is not None:
-                    translation, pressed = spacemouse.poll()
-                    teleop.move(translation * STEP)
+                    linear, angular, pressed = spacemouse.poll()
+                    teleop.apply_twist(linear, angular, period)
                     if pressed:
                         teleop.press(KEY_SPACE)
                 if outcome is not None:

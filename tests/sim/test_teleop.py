@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyspacemouse
 import pytest
 
 from df_policy.data.store import EpisodeStore
+from df_policy.errors import DfPolicyError
 from df_policy.keys import ACTION, EE_POSE
 from df_policy.sim.config import SimConfig
 from df_policy.sim.env import FruitSwapEnv
@@ -22,9 +24,11 @@ from df_policy.sim.teleop import (
     KEY_LEFT,
     KEY_PAGE_UP,
     KEY_SPACE,
+    MAX_LINEAR,
     KeyboardTeleop,
-    find_spacemouse,
-    parse_spacemouse_report,
+    SpaceMouse,
+    integrate_twist,
+    spacemouse_twist,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,12 +51,30 @@ def test_keys_move_the_arm_in_real_physics():
     assert teleop.press(KEY_ENTER) == "save"
 
 
-def test_spacemouse_report_parsing_and_absent_device(tmp_path):
-    report = bytes([1]) + np.array([350, -175, 0], "<i2").tobytes()
-    translation, buttons = parse_spacemouse_report(report)
-    np.testing.assert_allclose(translation, [1.0, -0.5, 0.0])
-    assert parse_spacemouse_report(bytes([3, 1])) == (None, 1)
-    assert find_spacemouse(str(tmp_path)) is None
+def test_spacemouse_state_maps_to_a_world_twist():
+    # pyspacemouse's own state type, HID_Z_UP: x right, y away from the user, z up
+    state = pyspacemouse.SpaceMouseState(x=0.5, y=1.0, z=-0.2, roll=0.0, pitch=0.0, yaw=0.5)
+    linear, angular = spacemouse_twist(state)
+    np.testing.assert_allclose(linear, np.array([-1.0, 0.5, -0.2]) * MAX_LINEAR)
+    assert angular[2] > 0 and angular[0] == angular[1] == 0
+    np.testing.assert_allclose(spacemouse_twist(pyspacemouse.SpaceMouseState())[0], 0)
+
+
+def test_no_spacemouse_is_one_clear_error():
+    # no device (or no hidapi) on this machine: pyspacemouse.open() fails, we say so once
+    with pytest.raises(DfPolicyError, match="cannot open a 3Dconnexion SpaceMouse"):
+        SpaceMouse()
+
+
+def test_twist_integration_caps_speed_keeps_workspace_and_turns():
+    quat = np.array([0.0, 1.0, 0.0, 0.0])
+    position, same = integrate_twist([0.0, 0.0, 0.2], quat, [10.0, 0, 0], [0, 0, 0], 0.1)
+    np.testing.assert_allclose(position, [MAX_LINEAR * 0.1, 0.0, 0.2])
+    np.testing.assert_allclose(same, quat)
+    position, _ = integrate_twist([0.0, 0.0, 0.01], quat, [0, 0, -0.2], [0, 0, 0], 1.0)
+    assert position[2] == 0.0, "clipped to the workspace floor"
+    _, turned = integrate_twist([0.0, 0.0, 0.2], [1.0, 0, 0, 0], [0, 0, 0], [0, 0, 0.5], 1.0)
+    np.testing.assert_allclose(turned, [np.cos(0.25), 0, 0, np.sin(0.25)], atol=1e-12)
 
 
 def free_display() -> int:
