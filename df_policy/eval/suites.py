@@ -13,6 +13,7 @@ delivers — never inside the policy.
     distractors  number of extra fruit-like objects     the scene
     wrist_dead   (ignored) wrist never delivers         wrist camera
     latency      control steps actions arrive late      the arm
+    stall        seconds every camera delivers nothing  all cameras (mid-episode, then back)
 
 The corruption benchmark's faults (:mod:`df_policy.eval.corruptions`: photometric, geometric,
 sensor, scene and timing faults, ``+`` for two at once) are run by the same name; their
@@ -21,6 +22,7 @@ severity is a level 1, 2 or 3.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 
@@ -28,7 +30,7 @@ import numpy as np
 
 from df_policy.errors import ConfigError
 from df_policy.eval.corruptions import CORRUPTIONS, LEVELS, corruption_names, corruption_setup
-from df_policy.sim.perturbations import Fault, FrameDrops, Freeze, PixelNoise
+from df_policy.sim.perturbations import Fault, FrameDrops, Freeze, PixelNoise, Window
 
 
 @dataclasses.dataclass
@@ -46,6 +48,11 @@ class SuiteSetup:
 
 def _never(frame: np.ndarray) -> None:
     return None
+
+
+def _silent_in(window: Window) -> Fault:
+    """A camera that delivers nothing inside ``window``."""
+    return lambda frame: None if window.tick() else frame
 
 
 def make_setup(suite: str, severity: float, cameras: tuple[str, ...], control_hz: float,
@@ -68,6 +75,9 @@ def make_setup(suite: str, severity: float, cameras: tuple[str, ...], control_hz
         return SuiteSetup({}, {"wrist": _never})
     if suite == "latency":
         return SuiteSetup({}, {}, action_delay=int(severity))
+    if suite == "stall":
+        window = Window(int(round(severity * control_hz)), rng, start_min=30, start_max=100)
+        return SuiteSetup({}, {cam: _silent_in(copy.copy(window)) for cam in cameras})
     check_severity(suite, severity)
     return SuiteSetup(**corruption_setup(suite, int(severity), cameras, control_hz, rng))
 
@@ -105,5 +115,6 @@ SUITES = {
     "distractors": (1.0, 3.0),
     "wrist_dead": (1.0,),
     "latency": (1.0, 3.0),
+    "stall": (1.0,),
 }
 """Default severities of each suite."""

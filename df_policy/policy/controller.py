@@ -6,8 +6,9 @@ and asks for a command (:meth:`Controller.tick`)::
     frames --> camera monitors (age, frozen, decode) --> health per camera
     tick:  measured pose checked (finite, in the workspace, unit quaternion)
            hold?  start gate (first frame of every camera) / watchdog (all stale, overrun)
-                  / rejected pose / non-finite action
-             yes: the hold target (where the arm was when the hold began)
+                  / non-finite action
+             yes: the hold target: where the arm was measured when the hold began (the last
+                  command instead when that measurement was rejected)
              no:  next action of the chunk queue; an empty queue asks the policy for a new
                   chunk, passing the actions really commanded since its last step
            clamp: workspace box, ``max_step_m`` from the previous command, unit quaternion
@@ -142,15 +143,16 @@ class Controller:
     def tick(self, now: float, measured_pose: np.ndarray | None = None) -> Command:
         """The command for the control period at ``now`` (seconds, the frames' clock).
 
-        ``measured_pose`` [x, y, z, qw, qx, qy, qz] is where the arm is, None if unknown; a
-        rejected one holds the arm at the last good target.
+        ``measured_pose`` [x, y, z, qw, qx, qy, qz] is where the arm is, None if unknown. It
+        only serves as a hold target: a rejected one never does (the last command does), and
+        is reported in :attr:`Command.pose_problem`; the policy itself reads only cameras.
         """
         health = {cam: monitor.health(now) for cam, monitor in self.monitors.items()}
         problem = pose_problem(measured_pose, self.safety) if measured_pose is not None else ""
         if measured_pose is not None and not problem:
             self.good_pose = np.asarray(measured_pose, dtype=np.float64)
         awaited = self.start_gate.waiting_for({c: h.age_s for c, h in health.items()}, now)
-        reason = self._hold_reason(awaited, health, problem)
+        reason = self._hold_reason(awaited, health)
         new_chunk, inference_s = False, 0.0
         action = None
         if not reason:
@@ -192,14 +194,11 @@ class Controller:
         return Command(action, reason, False, False, True, self._plan(action, True),
                        self.output, health, problem, 0.0)
 
-    def _hold_reason(self, awaited: list[str], health: dict[str, CameraHealth],
-                     problem: str) -> str:
+    def _hold_reason(self, awaited: list[str], health: dict[str, CameraHealth]) -> str:
         if awaited:
             return f"waiting for the first frame of {', '.join(awaited)}"
         if self.watchdog.must_hold({c: h.age_s for c, h in health.items()}, self.inference_s):
             return self.watchdog.reason
-        if problem:
-            return problem
         return ""
 
     def _hold(self, pose_rejected: bool) -> np.ndarray | None:

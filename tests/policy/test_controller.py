@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
+from df_policy.eval.runner import EVAL_SAFETY, run_episode
+from df_policy.eval.suites import make_setup
 from df_policy.policy.controller import Controller
 from df_policy.policy.runtime import PolicyOutput
 from df_policy.policy.safety import SafetyConfig
+from df_policy.sim.config import SimConfig
 from tests.policy.test_runtime import policy as tiny_policy
 
 CAMERAS = ("front", "wrist")
@@ -121,22 +124,25 @@ def test_the_real_policy_gets_the_executed_chunk():
     (np.array([5.0, 0, 0.3, 0, 1, 0, 0]), "outside the workspace"),
     (np.array([0.1, 0, 0.3, 0, 2, 0, 0]), "not a unit quaternion"),
 ])
-def test_a_rejected_measured_pose_holds_at_the_last_good_target(bad, problem):
+def test_a_rejected_measured_pose_never_becomes_a_hold_target(bad, problem):
     controller = Controller(ScriptedPolicy([chunk_at([0.2, 0.0, 0.3])]), CAMERAS, SAFETY, 0.0)
     good = run(controller, 2)
     feed(controller, 0.2)
     tick = controller.tick(0.2, bad)
-    assert problem in tick.pose_problem and tick.hold_reason == tick.pose_problem
-    np.testing.assert_allclose(tick.action, good[-1].action)
-    assert tick.health["front"].problem == ""
-    assert not run(controller, 1, start=3)[0].hold, "a good pose again -> moving again"
+    assert problem in tick.pose_problem and not tick.hold, "the policy reads only cameras"
+    held = controller.tick(0.6, bad)  # no frame for 0.4 s: the watchdog holds
+    assert held.hold_reason == "all cameras stale" and problem in held.pose_problem
+    np.testing.assert_allclose(held.action, tick.action), "the last command, not the pose"
+    again = controller.hold(0.7, bad, "deactivated")
+    np.testing.assert_allclose(again.action, tick.action)
+    assert_safe(good + [tick, held, again])
 
 
-def test_a_rejected_first_pose_sends_nothing():
-    controller = Controller(ScriptedPolicy([chunk_at(HOME[:3])]), CAMERAS, SAFETY, 0.0)
-    feed(controller, 0.0)
+def test_a_hold_before_any_good_pose_or_command_sends_nothing():
+    controller = Controller(ScriptedPolicy([chunk_at(HOME[:3])]), CAMERAS, SAFETY, 1.0)
+    feed(controller, 0.0, cams=("front",))
     tick = controller.tick(0.0, np.array([9.0, 0, 0, 1, 0, 0, 0]))
-    assert tick.hold and tick.action is None and len(tick.plan) == 0
+    assert tick.starting and tick.action is None and len(tick.plan) == 0
 
 
 def test_watchdog_holds_when_cameras_stop_and_the_chunk_resumes():
@@ -178,3 +184,21 @@ def test_unknown_camera_and_bad_frames_are_errors_and_count_as_failed():
     with pytest.raises(ValueError, match="uint8"):
         controller.frame("front", np.zeros((4, 4, 3), np.float32), 0.0)
     assert controller.tick(0.0, HOME).health["front"].problem == "decode failed"
+
+
+def test_the_evaluation_holds_through_a_stall_of_every_camera_and_resumes():
+    """The stall suite silences every camera for 1 s at once; the evaluation's controller
+    holds once no frame is younger than hold_after_s (0.25 s) and moves again when they
+    return."""
+    setup = make_setup("stall", 1.0, CAMERAS, 10.0, np.random.default_rng(7))
+    frame = np.zeros((2, 2, 3), np.uint8)
+    silent = [[setup.faults[cam](frame) is None for cam in CAMERAS] for _ in range(120)]
+    assert sum(s[0] for s in silent) == 10 and all(s[0] == s[1] for s in silent)
+    start = next(i for i, s in enumerate(silent) if s[0])
+    ticks = []
+    result = run_episode(tiny_policy(), SimConfig(image_size=16, max_steps=start + 14), "stall",
+                         1.0, seed=7, observer=lambda env, action, tick: ticks.append(tick))
+    held = [i for i, t in enumerate(ticks) if t.hold_reason == "all cameras stale"]
+    assert held == list(range(start + 2, start + 10)), (start, held)
+    assert result["hold_steps"] == len(held) and not ticks[-1].hold
+    assert_safe(ticks, EVAL_SAFETY, ticks[0].action)
