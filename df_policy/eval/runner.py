@@ -10,11 +10,9 @@ latency suite; repeating the previous one when a period is missed under control 
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import dataclasses
 import json
 import math
-import multiprocessing
 import statistics
 import time
 from collections import deque
@@ -26,27 +24,14 @@ import numpy as np
 from tqdm import tqdm
 
 from df_policy.config import to_dict
+from df_policy.eval.executors import EpisodeTask, Executor, LocalExecutor
 from df_policy.eval.stats import wilson_interval
-from df_policy.eval.suites import SUITES, make_setup
+from df_policy.eval.suites import SUITES, check_severity, default_severities, make_setup
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.controller import Command, Controller
 from df_policy.policy.safety import SafetyConfig
 from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
-
-
-@dataclasses.dataclass
-class EvalJob:
-    """Everything a worker needs to run episodes."""
-
-    checkpoint: str
-    suite: str
-    severity: float
-    runtime: RuntimeConfig
-    sim: SimConfig
-    video_dir: str = ""
-    video_seeds: tuple[int, ...] = ()
-    """Seeds whose episodes are written as forecast videos into ``video_dir``."""
 
 
 def hold_action(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -60,6 +45,25 @@ EVAL_SAFETY = SafetyConfig(max_inference_s=math.inf)
 the policy thinks."""
 
 
+_env: tuple[str, Any] | None = None
+"""The world of this process's last episode, by its config (its renderers cost 0.3 s to make;
+a reset restores everything else)."""
+
+
+def reusable_env(config: SimConfig) -> Any:
+    """A :class:`~df_policy.sim.env.FruitSwapEnv` for ``config``: the last one made in this
+    process when its config is the same, else a new one (the old one closed)."""
+    global _env
+    from df_policy.sim.env import FruitSwapEnv
+
+    key = repr(config)
+    if _env is None or _env[0] != key:
+        if _env is not None:
+            _env[1].close()
+        _env = (key, FruitSwapEnv(config))
+    return _env[1]
+
+
 def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: int,
                 record: bool = False,
                 start_wait_s: float = RuntimeConfig.start_wait_s,
@@ -71,11 +75,9 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     action, tick)``, if given, sees the world after every control step with the action the arm
     executed and the controller's :class:`Command` of that step (e.g. a
     :class:`df_policy.eval.grasps.GraspLog`)."""
-    from df_policy.sim.env import FruitSwapEnv
-
     rng = np.random.default_rng(seed)
     setup = make_setup(suite, severity, sim.cameras, sim.control_hz, rng)
-    env = FruitSwapEnv(dataclasses.replace(sim, **setup.sim_overrides))
+    env = reusable_env(dataclasses.replace(sim, **setup.sim_overrides))
     obs, info = env.reset(seed=seed)
     controller = Controller(policy, sim.cameras, EVAL_SAFETY, start_wait_s)
     sent = hold_action(obs)  # what the arm executed last
@@ -109,7 +111,6 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
             observer(env, action, tick)
         if terminated or truncated:
             break
-    env.close()
     result = {
         "seed": seed, "success": bool(info["is_success"]), "stage": int(info["stage"]),
         "steps": step + 1, "start_wait_steps": start_wait_steps, "hold_steps": hold_steps,
@@ -123,79 +124,62 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     return result
 
 
-_worker_policy = None
-
-
-def _init_worker(job: EvalJob) -> None:
-    global _worker_policy
-    import torch
-
-    from df_policy.policy.runtime import load_policy
-
-    torch.set_num_threads(1)
-    _worker_policy = load_policy(job.checkpoint, device="cpu", config=job.runtime)
-
-
-def _worker_episode(job: EvalJob, seed: int) -> dict[str, Any]:
-    record = seed in job.video_seeds
-    outcome = run_episode(_worker_policy, job.sim, job.suite, job.severity, seed, record,
-                          job.runtime.start_wait_s)
-    if record:
-        from df_policy.eval.video import save_episode_video
-
-        policy = _worker_policy
-        fps = 2 * job.sim.control_hz / policy.chunk  # twice real time
-        outcome["video"] = save_episode_video(Path(job.video_dir), outcome, job.suite,
-                                              job.severity, job.sim.cameras, policy.image_size,
-                                              policy.top, fps)
-    return outcome
-
-
 def evaluate(checkpoint: str | Path, suite: str, episodes: int, workers: int,
              runtime: RuntimeConfig, sim: SimConfig, out: str | Path,
              severities: tuple[float, ...] | None = None, first_seed: int = EVAL_SEED_OFFSET,
-             progress: bool = True, videos: int = 0) -> dict[str, Any]:
+             progress: bool = True, videos: int = 0,
+             executor: Executor | None = None) -> dict[str, Any]:
     """Run ``episodes`` per severity of ``suite``; writes ``<out>/results.json``, a plot, and
     for the first ``videos`` episodes of each severity ``<out>/videos/*.mp4`` (camera beside
-    forecast, with levels)."""
-    if suite not in SUITES:
-        from df_policy.errors import ConfigError
-
-        raise ConfigError(f"unknown suite '{suite}' (known: {', '.join(SUITES)})")
+    forecast, with levels). Episodes run on ``executor`` (default: ``workers`` local
+    processes)."""
+    severities = severities or default_severities(suite)
+    for severity in severities:
+        check_severity(suite, severity)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    severities = severities or SUITES[suite]
     cells = []
     started = time.perf_counter()
-    context = multiprocessing.get_context("spawn")
+    own = executor is None
+    executor = executor or LocalExecutor(workers)
     bar = tqdm(total=episodes * len(severities), disable=not progress, unit="episode",
                desc=f"eval {suite}")
-    for severity in severities:
-        seeds = [first_seed + i for i in range(episodes)]
-        job = EvalJob(str(checkpoint), suite, severity, runtime, sim, str(out / "videos"),
-                      tuple(seeds[:videos]))
-        with futures.ProcessPoolExecutor(workers, context, _init_worker, (job,)) as pool:
+    try:
+        for severity in severities:
+            tasks = [EpisodeTask(str(checkpoint), runtime, sim, suite, severity, first_seed + i,
+                                 str(out / "videos") if i < videos else "")
+                     for i in range(episodes)]
             outcomes = []
-            for outcome in pool.map(_worker_episode, [job] * episodes, seeds):
+            for outcome in executor.map(tasks):
                 outcomes.append(outcome)
                 bar.update(1)
-        wins = sum(o["success"] for o in outcomes)
-        low, high = wilson_interval(wins, len(outcomes))
-        cells.append({
-            "severity": severity, "episodes": len(outcomes), "successes": wins,
-            "success_rate": wins / len(outcomes), "wilson95": [low, high],
-            "mean_stage": float(np.mean([o["stage"] for o in outcomes])),
-            "policy_ms_median": statistics.median(o["policy_ms_median"] for o in outcomes),
-            **outcome_breakdown(outcomes),
-            "outcomes": outcomes,
-        })
-    bar.close()
+            cells.append(summarize_cell(severity, outcomes))
+    finally:
+        bar.close()
+        if own:
+            executor.close()
     report = {"checkpoint": str(checkpoint), "suite": suite, "runtime": to_dict(runtime),
               "sim": to_dict(sim), "seconds": round(time.perf_counter() - started, 1),
               "cells": cells}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     plot_success(report, out / f"{suite}.png")
     return report
+
+
+def summarize_cell(severity: float, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success (with its 95 % Wilson interval), mean stage, policy step time and where the
+    episodes of one severity went wrong, with every outcome."""
+    wins = sum(o["success"] for o in outcomes)
+    low, high = wilson_interval(wins, len(outcomes))
+    timings = [o["policy_ms_median"] for o in outcomes if o["policy_ms_median"] is not None]
+    return {
+        "severity": severity, "episodes": len(outcomes), "successes": wins,
+        "success_rate": wins / len(outcomes), "wilson95": [low, high],
+        "mean_stage": float(np.mean([o["stage"] for o in outcomes])),
+        "policy_ms_median": statistics.median(timings) if timings else None,
+        **outcome_breakdown(outcomes),
+        "outcomes": outcomes,
+    }
 
 
 def outcome_breakdown(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
