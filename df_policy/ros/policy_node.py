@@ -20,6 +20,7 @@ in diagnostics and dropped; the node keeps running.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -180,9 +181,13 @@ class PolicyNode(LifecycleNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _reject(self, topic: str, why: str) -> None:
-        """A malformed message: logged, named in diagnostics, dropped."""
+        """A malformed message: logged (at most every 2 s per topic), named in diagnostics,
+        dropped."""
         self.input_errors[topic] = why
-        self.get_logger().error(f"{topic}: {why}", throttle_duration_sec=2.0)
+        now = time.monotonic()
+        if now - self.logged_at.get(topic, -math.inf) >= 2.0:
+            self.logged_at[topic] = now
+            self.get_logger().error(f"{topic}: {why}")
 
     def _on_image(self, cam: str, msg: Image) -> None:
         if self._before_episode(msg) or self.controller is None:
@@ -236,6 +241,7 @@ class PolicyNode(LifecycleNode):
         self.ee_pose: np.ndarray | None = None
         self.joints: np.ndarray | None = None
         self.input_errors: dict[str, str] = {}
+        self.logged_at: dict[str, float] = {}
         self.transport_ms: dict[str, float] = {}
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:

@@ -275,3 +275,84 @@ def test_bad_parameters_log_clearly_and_the_node_runs(tmp_path, params_file, ros
     log = (tmp_path / "logs" / "sim_node.log").read_text()
     assert "parameter drop_rate=5.0 is out of range (a probability in [0, 1])" in log
     assert "parameter control_hz:" in log and "using the default 10.0" in log
+
+
+def test_malformed_messages_are_reported_and_never_become_commands(tmp_path, params_file,
+                                                                    ros_node):
+    """Every field of every subscribed message, malformed: images (encoding, size, step, data),
+    poses (non-finite, outside the workspace, non-unit quaternion), joint states (names,
+    lengths, values). The node keeps running, says why in /diagnostics, and every target it
+    publishes stays finite, inside the workspace and step-limited."""
+    from sensor_msgs.msg import JointState
+
+    from df_policy.data.messages import ARM_JOINTS
+
+    seen = watch(ros_node)
+    cameras = {cam: ros_node.create_publisher(Image, f"/{cam}/image_raw",
+                                              qos_profile_sensor_data)
+               for cam in ("front", "wrist")}
+    pose_pub = ros_node.create_publisher(PoseStamped, "/ee_pose", 10)
+    joints_pub = ros_node.create_publisher(JointState, "/joint_states", 10)
+    good_pose = np.array([0.0, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0])
+    bad_images = [Image(height=4, width=4, encoding="mono16", step=8, data=bytes(32)),
+                  Image(height=4, width=4, encoding="rgb8", step=6, data=bytes(48)),
+                  Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(10)),
+                  Image(height=0, width=4, encoding="rgb8", step=12, data=b"")]
+    bad_poses = [good_pose + [np.nan, 0, 0, 0, 0, 0, 0], good_pose + [np.inf, 0, 0, 0, 0, 0, 0],
+                 good_pose + [5.0, 0, 0, 0, 0, 0, 0], np.array([0.0, 0, 0.3, 0, 0, 0, 0]),
+                 np.array([0.0, 0, 0.3, 0, 3.0, 0, 0])]
+    bad_joints = [JointState(name=["a"], position=[0.0]),
+                  JointState(name=list(ARM_JOINTS), position=[0.0] * 3),
+                  JointState(name=list(ARM_JOINTS), position=[float("nan")] * 7)]
+    rng = np.random.default_rng(0)
+    state = {"tick": 0, "malformed": True}
+
+    def publish():
+        stamp = ros_node.get_clock().now().to_msg()
+        k = state["tick"]
+        state["tick"] += 1
+        bad = state["malformed"] and k % 2 == 1
+        k //= 2  # the index of this bad message in each list
+        pose = bad_poses[k % len(bad_poses)] if bad else good_pose
+        pose_pub.publish(pose_to_msg(pose, stamp))
+        for cam, publisher in cameras.items():
+            msg = (bad_images[k % len(bad_images)] if bad and cam == "front" else
+                   rgb_to_image(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)))
+            msg.header.stamp = stamp
+            publisher.publish(msg)
+        joints = (bad_joints[k % len(bad_joints)] if bad else
+                  JointState(name=list(ARM_JOINTS), position=[0.0] * 7))
+        joints.header.stamp = stamp
+        joints_pub.publish(joints)
+
+    ros_node.create_timer(0.1, publish)
+    with node_processes(params_file, {}, tmp_path / "logs", names=("policy_node",)) as processes:
+        assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
+        assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
+
+        def reported():
+            """What the diagnostics said was wrong: {key: {texts}}."""
+            found = {}
+            for status in seen["diag"]:
+                for value in status.values:
+                    if value.key.startswith("input/") or (value.key == "measured_pose"
+                                                         and value.value != "ok"):
+                        found.setdefault(value.key, set()).add(value.value)
+            return found
+
+        whys = ("unsupported image encoding 'mono16'", "image step 6 is smaller",
+                "image data has 10 bytes", "empty image", "measured pose is not finite",
+                "outside the workspace", "not a unit quaternion", "lacks joints",
+                "non-finite /joint_states")
+
+        def all_reported():
+            texts = set().union(*reported().values())
+            return all(any(why in text for text in texts) for why in whys)
+
+        assert spin_until(ros_node, all_reported, 30), reported()
+        assert {"input/front/image_raw", "input/joint_states", "measured_pose"} <= set(reported())
+        assert processes["policy_node"].poll() is None, "malformed input does not kill it"
+        state["malformed"] = False
+        assert spin_until(ros_node, lambda: seen["diag"][-1].message == "running", 10)
+    assert seen["targets"]
+    assert_step_limited(seen["targets"])
