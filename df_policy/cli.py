@@ -79,7 +79,17 @@ def _cmd_teleop(args: argparse.Namespace) -> int:
         index = store.append_episode(arrays, success=success, seed=seed)
         print(f"saved episode {index} ({len(arrays['action'])} steps, success={success})")
 
-    saved = run_teleop(sim, save, device=args.device, seed=args.seed, max_episodes=args.episodes)
+    view = None
+    if args.view:
+        from df_policy.viz.live_view import LiveView
+
+        view = LiveView(args.view, sim.cameras)
+    try:
+        saved = run_teleop(sim, save, device=args.device, seed=args.seed,
+                           max_episodes=args.episodes, view=view)
+    finally:
+        if view is not None:
+            view.close()
     print(f"{saved} episodes saved to {args.out}")
     return 0
 
@@ -170,6 +180,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     runtime = load_section(args.config, "runtime", RuntimeConfig, overrides)
     sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
     severities = tuple(args.severity) if args.severity else None
+    if args.view:
+        from df_policy.viz.eval_view import view_episodes
+
+        view_episodes(args.checkpoint, args.suite, severities, args.view_episodes,
+                      args.first_seed, runtime, sim, args.view, not args.quiet)
     report = evaluate(args.checkpoint, args.suite, args.episodes, args.workers, runtime, sim,
                       args.out, severities, args.first_seed, not args.quiet, args.videos)
     for cell in report["cells"]:
@@ -238,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["keyboard", "spacemouse"], default="keyboard")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
+    p.add_argument("--view", metavar="FILE.rrd|spawn|URL",
+                   help="also stream the cameras, commands and outcomes to rerun")
     _config_args(p, sim_yaml)
     p.set_defaults(func=_cmd_teleop)
 
@@ -309,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--sim", dest="sim_overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override one simulator config key (repeatable)")
+    p.add_argument("--view", metavar="FILE.rrd|spawn|URL",
+                   help="first stream --view-episodes episodes of each severity to rerun: a "
+                        ".rrd file, a viewer it starts (spawn) or a rerun+http:// address")
+    p.add_argument("--view-episodes", type=int, default=1, metavar="N",
+                   help="episodes per severity shown with --view (default 1)")
     _config_args(p, data_dir("config") / "runtime.yaml")
     p.set_defaults(func=_cmd_eval)
 

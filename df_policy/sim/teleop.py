@@ -189,10 +189,12 @@ def run_teleop(
     device: str = "keyboard",
     seed: int = 0,
     max_episodes: int | None = None,
+    view: Any = None,
 ) -> int:
     """Teleoperate in the viewer until Escape, the window closes, or ``max_episodes`` are saved.
 
-    Returns the number of saved episodes.
+    ``view``, a :class:`~df_policy.viz.live_view.LiveView`, also gets every step's cameras
+    and command and each episode's outcome. Returns the number of saved episodes.
     """
     if not os.environ.get("DISPLAY"):
         raise DfPolicyError("teleop needs a display; on a headless machine use `xvfb-run -a`")
@@ -217,6 +219,8 @@ def run_teleop(
             buffer = EpisodeBuffer(config.cameras)
             info = {"is_success": False}
             outcome = None
+            if view is not None:
+                view.start_episode(f"teleop seed {seed}")
             while outcome is None and viewer.is_running():
                 tick = time.monotonic()
                 while not keys.empty() and outcome is None:
@@ -232,9 +236,14 @@ def run_teleop(
                 buffer.add(obs, action)
                 with viewer.lock():
                     obs, _, _, _, info = env.step(action)
+                if view is not None:
+                    view.log_step({cam: obs[cam] for cam in config.cameras}, action,
+                                  obs["ee_pose"])
                 _show_cameras(viewer, obs, config.cameras)
                 viewer.sync()
                 time.sleep(max(0.0, period - (time.monotonic() - tick)))
+            if view is not None:
+                view.end_episode(bool(info["is_success"]), f"({outcome or 'window closed'})")
             if outcome == "save" and len(buffer):
                 on_episode(buffer.arrays(), bool(info["is_success"]), seed)
                 saved += 1

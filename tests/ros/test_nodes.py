@@ -86,12 +86,21 @@ def test_sim_node_publishes_cameras_and_obeys_targets(tmp_path, params_file, ros
 
 def test_policy_node_closed_loop_watchdog_and_bad_images(tmp_path, params_file, ros_node):
     seen = watch(ros_node)
+    forecasts = {cam: [] for cam in ("front", "wrist")}
+    for cam, received in forecasts.items():
+        ros_node.create_subscription(Image, f"/policy_node/forecast/{cam}", received.append, 1)
     fake_camera = ros_node.create_publisher(Image, "/front/image_raw", qos_profile_sensor_data)
     with node_processes(params_file, {}, tmp_path / "logs") as processes:
         assert transition(ros_node, Transition.TRANSITION_CONFIGURE)
         assert transition(ros_node, Transition.TRANSITION_ACTIVATE)
         assert spin_until(ros_node, lambda: len(seen["targets"]) >= 10, 60), "actions flow"
         assert all(np.all(np.isfinite(t)) for t in seen["targets"])
+        assert spin_until(ros_node, lambda: all(forecasts.values()), 5), "forecasts published"
+        for cam, received in forecasts.items():
+            image = received[-1]
+            assert (image.width, image.height, image.encoding) == (16, 16, "rgb8"), cam
+        values = {v.key: v.value for v in seen["diag"][-1].values}
+        assert {"front/level", "wrist/level", "front/surprise", "front/health"} <= set(values)
 
         bad = Image(height=4, width=4, encoding="mono16", step=8, data=bytes(32))
         fake_camera.publish(bad)

@@ -30,6 +30,7 @@ from df_policy.sim.teleop import (
     integrate_twist,
     spacemouse_twist,
 )
+from df_policy.viz.recording import read_recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,7 +132,7 @@ def test_teleop_end_to_end_under_xvfb(tmp_path):
     with xvfb_display() as env:
         teleop = subprocess.Popen(
             [sys.executable, "-m", "df_policy.cli", "teleop", "--out", str(out),
-             "--episodes", "1", "--set", "image_size=24"],
+             "--episodes", "1", "--set", "image_size=24", "--view", str(tmp_path / "view.rrd")],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         window = ""
@@ -157,3 +158,9 @@ def test_teleop_end_to_end_under_xvfb(tmp_path):
     # the target starts at the measured tool centre and moves 1 cm per key press
     np.testing.assert_allclose(episode[ACTION][-1, :3] - episode[EE_POSE][0, :3],
                                [0.04, 0.0, 0.02], atol=1e-4)
+    # --view streamed the same session to rerun: every step's cameras and commands
+    series = read_recording(tmp_path / "view.rrd")
+    steps = len(episode[ACTION])
+    assert len(series["camera/front"]) == steps and len(series["action/x"]) == steps
+    np.testing.assert_allclose([x for _, x in series["action/x"]], episode[ACTION][:, 0])
+    assert series["events"][-1][1].endswith("(save)")
