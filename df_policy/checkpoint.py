@@ -18,6 +18,8 @@ A shipped checkpoint (``data/checkpoints/...``) is one such folder without ``tra
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -27,7 +29,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from df_policy.config import from_dict, save_resolved
+from df_policy.config import from_dict, save_resolved, to_dict
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
@@ -58,6 +60,24 @@ class LoadedCheckpoint:
     def kind(self) -> str:
         """``df`` or ``dp`` (the ``policy.kind`` of config.yaml)."""
         return policy_kind(self.sections)
+
+    def config_hash(self) -> str:
+        """sha256 of the policy kind and the resolved model config: what an exported graph
+        must have been made from (see :func:`config_record`)."""
+        return hashlib.sha256(config_record(self).encode()).hexdigest()
+
+    def weights_hash(self) -> str:
+        """sha256 over the model's tensors (names, shapes and bytes, in name order)."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+
+def config_record(loaded: LoadedCheckpoint) -> str:
+    """The policy kind and resolved model config as canonical JSON."""
+    return json.dumps({"kind": loaded.kind, "model": to_dict(loaded.config)}, sort_keys=True)
 
 
 def policy_kind(sections: dict[str, Any]) -> str:

@@ -207,9 +207,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from df_policy.policy.config import RuntimeConfig
     from df_policy.policy.export import export_checkpoint
 
-    result = export_checkpoint(args.run, args.data, args.out, args.calibration_episodes)
+    runtime = load_section(args.config, "runtime", RuntimeConfig, args.overrides)
+    if args.run is not None and args.data is not None and args.out is not None:
+        result = export_checkpoint(args.run, args.data, args.out, args.calibration_episodes,
+                                   runtime)
+        folder = args.out
+    elif args.run is None and args.onnx and args.checkpoint is not None:
+        result, folder = {}, args.checkpoint
+    else:
+        raise ConfigError("give --run RUN --data STORE --out FOLDER [--onnx], or "
+                          "--onnx --checkpoint FOLDER")
+    if args.onnx:
+        from df_policy.policy.onnx_export import export_onnx
+
+        result["onnx"] = export_onnx(folder, runtime)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -344,13 +358,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mp4 of the front camera during the first episode")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("export", help="make a deployable checkpoint (EMA + calibration)")
-    p.add_argument("--run", type=Path, required=True, help="training run folder")
-    p.add_argument("--data", type=Path, required=True,
+    p = sub.add_parser("export", help="make a deployable checkpoint (EMA + calibration, "
+                                      "ONNX graphs with --onnx)")
+    p.add_argument("--run", type=Path, help="training run folder")
+    p.add_argument("--data", type=Path,
                    help="store of clean demonstrations to calibrate innovation gating on")
-    p.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    p.add_argument("--out", type=Path, help="checkpoint folder to write")
     p.add_argument("--calibration-episodes", type=int, default=10,
                    help="last N episodes of the store used for calibration")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write absorb.onnx and predict.onnx beside the weights (the "
+                        "onnxruntime backend), for the runtime config's sampling")
+    p.add_argument("--checkpoint", type=Path,
+                   help="with --onnx and no --run: an exported checkpoint folder to add "
+                        "the graphs to")
+    _config_args(p, data_dir("config") / "runtime.yaml")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("sim-bench", help="measure simulator speed")

@@ -35,7 +35,7 @@ from df_policy.model.networks import (
     ImageHead,
     LevelEmbedding,
 )
-from df_policy.model.sampler import Token, ddim_sample
+from df_policy.model.sampler import Token, ddim_sample, pure_noise
 from df_policy.model.schedule import NoiseSchedule
 
 ACTION_KEY = "action"
@@ -111,28 +111,45 @@ class DiffusionForcingModel(nn.Module):
         z = self.transition(z_prev, self.encode(noisy), levels)
         return z, self.decode(z)
 
+    def draw_noise(self, token: Token, generator: torch.Generator | None) -> Token:
+        """Fresh clamped noise shaped like each modality of ``token``, drawn in modality
+        order (what :meth:`noise_token` draws when given no noise)."""
+        return {name: self.schedule.sample_noise(token[name], generator)
+                for name in self.config.modalities}
+
     def noise_token(
-        self, token: Token, levels: torch.Tensor, generator: torch.Generator | None
+        self, token: Token, levels: torch.Tensor, generator: torch.Generator | None = None,
+        noise: Token | None = None,
     ) -> Token:
-        """Forward-diffuse each modality m of ``token`` to ``levels[:, m]`` with fresh noise."""
+        """Forward-diffuse each modality m of ``token`` to ``levels[:, m]`` with ``noise``
+        (default: fresh noise from ``generator``)."""
+        noise = noise if noise is not None else self.draw_noise(token, generator)
         return {
-            name: self.schedule.add_noise(
-                token[name], self.schedule.sample_noise(token[name], generator), levels[:, m]
-            )
+            name: self.schedule.add_noise(token[name], noise[name], levels[:, m])
             for m, name in enumerate(self.config.modalities)
         }
 
     def absorb(
         self, z_prev: torch.Tensor, token: Token, levels: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, noise: Token | None = None,
     ) -> torch.Tensor:
         """The filter update: noise the observed token to ``levels`` and return the new latent."""
-        return self.step(z_prev, self.noise_token(token, levels, generator), levels)[0]
+        return self.step(z_prev, self.noise_token(token, levels, generator, noise), levels)[0]
+
+    def prediction_noise(self, batch: int, samples: int, generator: torch.Generator | None,
+                         device: torch.device | str = "cpu") -> Token:
+        """The noise :meth:`predict_next` starts from: per camera the unknown next images and
+        the action chunk's x^K, ``batch * samples`` rows each, drawn in that order."""
+        cfg = self.config
+        rows = batch * samples
+        shapes = {cam: (rows, 3, cfg.image_size, cfg.image_size) for cam in cfg.cameras}
+        shapes[ACTION_KEY] = (rows, cfg.action_size)
+        return pure_noise(self.schedule, shapes, generator, device)
 
     @torch.no_grad()
     def predict_next(
         self, z: torch.Tensor, generator: torch.Generator | None = None,
-        steps: int | None = None, samples: int = 1,
+        steps: int | None = None, samples: int = 1, noise: Token | None = None,
     ) -> Token:
         """Predict the next token from latent ``z``.
 
@@ -140,18 +157,17 @@ class DiffusionForcingModel(nn.Module):
         images are unknown; the per-modality levels make this a trained query). With
         ``samples > 1`` that many chunks are sampled from each latent in one batch and their
         mean is returned. The images returned are the model's forecast: x0_hat of the cameras
-        given the returned action.
+        given the returned action. ``noise`` (default: drawn from ``generator``) is
+        :meth:`prediction_noise`; given it, the prediction is a deterministic function of
+        ``z`` (what the exported predict graph computes).
         """
         cfg = self.config
         batch = z.shape[0]
+        if noise is None:
+            noise = self.prediction_noise(batch, samples, generator, z.device)
         z_samples = z.repeat_interleave(samples, dim=0)
         top = cfg.num_levels - 1
-        size = (batch * samples, 3, cfg.image_size, cfg.image_size)
-        unknown = {
-            cam: self.schedule.sample_noise(torch.empty(size, device=z.device), generator)
-            for cam in cfg.cameras
-        }
-        image_features = {cam: self.image_encoders[cam](unknown[cam]) for cam in cfg.cameras}
+        image_features = {cam: self.image_encoders[cam](noise[cam]) for cam in cfg.cameras}
 
         def levels_with(action_level: torch.Tensor) -> torch.Tensor:
             """Every camera at the top level, the action at ``action_level`` (one row each)."""
@@ -165,10 +181,8 @@ class DiffusionForcingModel(nn.Module):
             return self.decode(z_next, (ACTION_KEY,))
 
         steps = steps or cfg.sampling_steps
-        action = ddim_sample(
-            denoise, self.schedule, {ACTION_KEY: (batch * samples, cfg.action_size)}, steps,
-            generator, z.device,
-        )[ACTION_KEY]
+        action = ddim_sample(denoise, self.schedule, {ACTION_KEY: noise[ACTION_KEY]},
+                             steps)[ACTION_KEY]
         action = action.view(batch, samples, -1).mean(dim=1)
         features = {cam: f[::samples] for cam, f in image_features.items()}
         features[ACTION_KEY] = self.action_encoder(action)

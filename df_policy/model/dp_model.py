@@ -22,7 +22,7 @@ from df_policy.model import rng
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY, ENCODER_CHANNELS
 from df_policy.model.networks import ImageEncoder, LevelEmbedding
-from df_policy.model.sampler import ddim_sample
+from df_policy.model.sampler import ddim_sample, pure_noise
 from df_policy.model.schedule import NoiseSchedule
 
 WINDOW = 2
@@ -65,10 +65,11 @@ class DiffusionPolicyModel(nn.Module):
     def sample(self, features: torch.Tensor, generator: torch.Generator | None = None,
                steps: int | None = None) -> torch.Tensor:
         """DDIM-sample the action chunk (B, A) for observation ``features``."""
+        shape = (features.shape[0], self.config.action_size)
+        noise = pure_noise(self.schedule, {ACTION_KEY: shape}, generator, features.device)
         return ddim_sample(
             lambda noisy, levels: {ACTION_KEY: self.denoise(noisy[ACTION_KEY], levels, features)},
-            self.schedule, {ACTION_KEY: (features.shape[0], self.config.action_size)},
-            steps or self.config.sampling_steps, generator, features.device)[ACTION_KEY]
+            self.schedule, noise, steps or self.config.sampling_steps)[ACTION_KEY]
 
     def forward(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, dict[str, float]]:
         """The training loss (for DistributedDataParallel); see :meth:`loss`."""

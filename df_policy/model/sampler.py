@@ -14,6 +14,7 @@ One DDIM step (Song et al. eq. 12 with sigma = 0)::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -25,31 +26,35 @@ Denoise = Callable[[Token, torch.Tensor], Token]
 """(noisy token, levels (B, M) long) -> x0_hat token."""
 
 
-def ddim_levels(num_levels: int, steps: int) -> list[int]:
-    """The level visited at each DDIM step, noisiest first, ending with -1 (= clean)."""
+@functools.cache
+def ddim_levels(num_levels: int, steps: int) -> tuple[int, ...]:
+    """The level visited at each DDIM step, noisiest first, ending with -1 (= clean).
+
+    Cached: plain ints once computed, which is also what lets ``torch.export`` trace
+    :func:`ddim_sample` (it cannot trace ``tolist``; the exporter computes the levels first).
+    """
     levels = torch.linspace(-1, num_levels - 1, steps + 1).round().long().tolist()
-    return list(reversed(levels))
+    return tuple(reversed(levels))
+
+
+def pure_noise(schedule: NoiseSchedule, shapes: dict[str, tuple[int, ...]],
+               generator: torch.Generator | None, device: torch.device | str = "cpu") -> Token:
+    """x^K of each modality: clamped Gaussian noise of the given shapes, drawn in order."""
+    return {name: schedule.sample_noise(torch.empty(shape, device=device), generator)
+            for name, shape in shapes.items()}
 
 
 @torch.no_grad()
-def ddim_sample(
-    denoise: Denoise,
-    schedule: NoiseSchedule,
-    shapes: dict[str, tuple[int, ...]],
-    steps: int,
-    generator: torch.Generator | None,
-    device: torch.device | str = "cpu",
-) -> Token:
-    """Sample a clean token of the given per-modality shapes (batch first) from pure noise."""
-    token = {
-        name: schedule.sample_noise(torch.empty(shape, device=device), generator)
-        for name, shape in shapes.items()
-    }
-    batch = next(iter(shapes.values()))[0]
+def ddim_sample(denoise: Denoise, schedule: NoiseSchedule, noise: Token, steps: int) -> Token:
+    """Sample a clean token from pure ``noise`` (x^K of each modality, batch first; see
+    :func:`pure_noise`). Deterministic given the noise, so it traces into one graph."""
+    token = noise
+    first = next(iter(noise.values()))
+    batch, device = first.shape[0], first.device
     schedule_levels = ddim_levels(schedule.num_levels, steps)
     x0_hat = token
     for k, k_next in zip(schedule_levels[:-1], schedule_levels[1:], strict=True):
-        level = torch.full((batch, len(shapes)), k, dtype=torch.long, device=device)
+        level = torch.full((batch, len(noise)), k, dtype=torch.long, device=device)
         x0_hat = {name: x.clamp(-1.0, 1.0) for name, x in denoise(token, level).items()}
         if k_next < 0:
             break

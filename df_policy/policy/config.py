@@ -6,6 +6,9 @@ import dataclasses
 
 from df_policy.config import require
 
+BACKENDS = ("torch", "onnxruntime")
+"""What may run the model (:mod:`df_policy.policy.backends`)."""
+
 
 @dataclasses.dataclass
 class RuntimeConfig:
@@ -44,6 +47,10 @@ class RuntimeConfig:
     action_samples: int = 4
     """Action chunks sampled per step from the same latent (one batch); the policy executes
     their mean, and forecasts the next frames given that mean."""
+    backend: str = "torch"
+    """What runs the model: ``torch``, or ``onnxruntime`` (the graphs ``df-policy export
+    --onnx`` wrote beside the weights, made for these ``sampling_steps`` and
+    ``action_samples``). Either runs on the device the policy is loaded on (cpu or cuda)."""
 
     def __post_init__(self) -> None:
         require(0 <= self.fresh_s < self.stale_s, "fresh_s", "must be >= 0 and < stale_s")
@@ -51,6 +58,7 @@ class RuntimeConfig:
         require(self.start_wait_s >= 0, "start_wait_s", "must be >= 0")
         require(self.sampling_steps >= 0, "sampling_steps", "must be >= 0")
         require(self.action_samples >= 1, "action_samples", "must be >= 1")
+        require(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}")
 
     def ddim_steps(self, checkpoint_steps: int) -> int:
         """DDIM steps per prediction for a checkpoint whose config asks for

@@ -16,8 +16,8 @@ import torch
 from df_policy.checkpoint import LoadedCheckpoint
 from df_policy.images import resize_images
 from df_policy.model.tokens import images_to_tensor
+from df_policy.policy.base import CheckpointPolicy, PolicyOutput, postprocess_actions
 from df_policy.policy.camera_health import CameraHealth
-from df_policy.policy.runtime import CheckpointPolicy, PolicyOutput, postprocess_actions
 
 
 class DPPolicy(CheckpointPolicy):

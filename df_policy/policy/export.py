@@ -2,7 +2,8 @@
 
 The folder holds the EMA weights (as ``model.safetensors``), the normaliser, the resolved
 config and ``calibration.json`` (innovation-gating statistics from clean demonstrations) — no
-optimiser state. This is how ``data/checkpoints/df_fruit_swap`` is made.
+optimiser state. This is how ``data/checkpoints/df_fruit_swap`` is made. The ONNX graphs of
+the onnxruntime backend are added by :func:`df_policy.policy.onnx_export.export_onnx`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from typing import Any
 
 from df_policy.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.policy.calibration import calibrate, save_calibration
+from df_policy.policy.config import RuntimeConfig
 
 
 def export_checkpoint(run: str | Path, store: str | Path, out: str | Path,
-                      calibration_episodes: int = 10) -> dict[str, Any]:
-    """Copy the run's newest EMA weights to ``out`` and calibrate gating on ``store``."""
+                      calibration_episodes: int = 10,
+                      runtime: RuntimeConfig | None = None) -> dict[str, Any]:
+    """Copy the run's newest EMA weights to ``out`` and calibrate gating on ``store`` with
+    ``runtime``'s sampling (default: the runtime defaults)."""
     source = checkpoint_dir(run)
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
@@ -29,7 +33,7 @@ def export_checkpoint(run: str | Path, store: str | Path, out: str | Path,
     loaded = load_checkpoint(tmp)
     calibration = {"cameras": {}}
     if loaded.kind == "df":  # the DP-style baseline forecasts nothing: no gating to calibrate
-        calibration = calibrate(loaded, store, calibration_episodes)
+        calibration = calibrate(loaded, store, calibration_episodes, runtime=runtime)
         calibration["source_checkpoint"] = str(source)
         save_calibration(tmp, calibration)
     shutil.rmtree(out, ignore_errors=True)

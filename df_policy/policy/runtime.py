@@ -16,7 +16,6 @@ Baselines are switches of :class:`~df_policy.policy.config.RuntimeConfig`: ``mem
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -25,52 +24,17 @@ import torch
 
 from df_policy.checkpoint import LoadedCheckpoint, load_checkpoint
 from df_policy.devices import pick_device
-from df_policy.errors import CheckpointError
+from df_policy.errors import CheckpointError, ConfigError
 from df_policy.images import resize_images
-from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY
-from df_policy.model.tokens import ActionNormalizer, images_to_tensor, tensor_to_images
+from df_policy.model.tokens import images_to_tensor, tensor_to_images
+from df_policy.policy.backends import make_backend
+from df_policy.policy.base import CheckpointPolicy, PolicyOutput, postprocess_actions
 from df_policy.policy.calibration import load_calibration
 from df_policy.policy.camera_health import CameraHealth
 from df_policy.policy.config import RuntimeConfig
+from df_policy.policy.dp_policy import DPPolicy
 from df_policy.policy.noise_levels import level_from_health, level_from_surprise
-
-
-@dataclasses.dataclass
-class PolicyOutput:
-    """What one policy step produces."""
-
-    actions: np.ndarray
-    """(chunk, 8) float32 absolute targets [x, y, z, qw, qx, qy, qz, grip] to execute next."""
-    levels: dict[str, int]
-    """Noise level each camera's frame was absorbed at."""
-    surprise: dict[str, float]
-    """Forecast/frame disagreement per camera (z-score; raw MSE when uncalibrated)."""
-    forecast: dict[str, np.ndarray]
-    """The model's forecast of each camera at the next token, (S, S, 3) uint8."""
-    timings_ms: dict[str, float]
-    """Wall time of each stage: prepare, absorb, predict, total."""
-
-
-class CheckpointPolicy:
-    """What every controller made from a checkpoint tells its callers."""
-
-    model_config: ModelConfig
-
-    @property
-    def cameras(self) -> tuple[str, ...]:
-        """Cameras the model reads, in order."""
-        return self.model_config.cameras
-
-    @property
-    def chunk(self) -> int:
-        """Actions per step."""
-        return self.model_config.chunk
-
-    @property
-    def image_size(self) -> int:
-        """Side of the images inside the model."""
-        return self.model_config.image_size
 
 
 class DFPolicy(CheckpointPolicy):
@@ -82,14 +46,17 @@ class DFPolicy(CheckpointPolicy):
         config: RuntimeConfig | None = None,
         seed: int = 0,
         calibration: dict | None = None,
+        device: torch.device | None = None,
     ) -> None:
+        """``device``: where the backend runs (default: where ``loaded``'s model is)."""
         self.loaded = loaded
         self.model = loaded.model
         self.model_config = loaded.config
         self.config = config or RuntimeConfig()
         self.seed = seed
         self.calibration = calibration
-        self.device = next(self.model.parameters()).device
+        self.backend = make_backend(loaded, self.config, device)
+        self.device = self.backend.device
         self.top = self.model_config.num_levels - 1
         self.reset()
 
@@ -99,16 +66,17 @@ class DFPolicy(CheckpointPolicy):
         config: RuntimeConfig | None = None,
     ) -> DFPolicy:
         """Load a run or checkpoint folder (EMA weights, normaliser, calibration if any)."""
-        loaded = load_checkpoint(path, pick_device(device))
-        if loaded.kind != "df":
-            raise CheckpointError(f"{path} holds a {loaded.kind!r} policy; use load_policy()")
-        return cls(loaded, config, seed, load_calibration(loaded.path))
-
+        policy = load_policy(path, device, seed, config)
+        if not isinstance(policy, DFPolicy):
+            raise CheckpointError(f"{path} holds a {policy.loaded.kind!r} policy; "
+                                  "use load_policy()")
+        return policy
 
     def reset(self) -> None:
         """Start a new episode: memory back to the learned z0, same seed as before."""
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        self.z = self.model.initial_latent(1).detach().to(self.device)
+        self.z0 = self.model.initial_latent(1).detach().to(self.device)
+        self.z = self.z0
         self.executed: np.ndarray | None = None
         self.forecast: dict[str, torch.Tensor] | None = None
 
@@ -151,12 +119,13 @@ class DFPolicy(CheckpointPolicy):
         level_tensor = torch.tensor([[levels[c] for c in cfg.cameras] + [0]], device=self.device)
         prepared = time.perf_counter()
 
-        z_prev = self.z if self.config.memory else self.model.initial_latent(1)
-        self.z = self.model.absorb(z_prev, token, level_tensor, self.generator)
+        z_prev = self.z if self.config.memory else self.z0
+        self.z = self.backend.absorb(z_prev, token, level_tensor,
+                                     self.model.draw_noise(token, self.generator))
         absorbed = self._clock()
-        steps = self.config.ddim_steps(cfg.sampling_steps)
-        prediction = self.model.predict_next(self.z, self.generator, steps,
-                                             self.config.action_samples)
+        noise = self.model.prediction_noise(1, self.config.action_samples, self.generator,
+                                            self.device)
+        prediction = self.backend.predict(self.z, noise)
         predicted = self._clock()
 
         actions = postprocess_actions(self.loaded.normalizer, prediction[ACTION_KEY], cfg)
@@ -173,6 +142,7 @@ class DFPolicy(CheckpointPolicy):
                 "predict": 1000 * (predicted - absorbed),
                 "total": 1000 * (time.perf_counter() - started),
             },
+            backend=self.backend.name,
         )
 
     def _clock(self) -> float:
@@ -205,27 +175,21 @@ class DFPolicy(CheckpointPolicy):
         return (error - stats["mean"]) / stats["std"]
 
 
-def postprocess_actions(normalizer: ActionNormalizer, action: torch.Tensor,
-                        config: ModelConfig) -> np.ndarray:
-    """A sampled, normalised chunk (1, A) -> (chunk, 8) float32 targets: denormalised, unit
-    quaternions, gripper in [0, 1]."""
-    actions = normalizer.denormalize(action.view(config.chunk, -1)).float().cpu().numpy()
-    quat = actions[:, 3:7]
-    actions[:, 3:7] = quat / np.maximum(np.linalg.norm(quat, axis=1, keepdims=True), 1e-6)
-    actions[:, 7] = np.clip(actions[:, 7], 0.0, 1.0)
-    return actions
-
-
 def load_policy(path: str | Path, device: str = "auto", seed: int = 0,
                 config: RuntimeConfig | None = None) -> CheckpointPolicy:
-    """The controller for a checkpoint: a :class:`DFPolicy`, or a ``DPPolicy`` when the
-    checkpoint is the DP-style baseline (which ignores ``config``)."""
-    loaded = load_checkpoint(path, pick_device(device))
+    """The controller for a checkpoint: a :class:`DFPolicy` whose model runs on ``config``'s
+    backend on ``device``, or a ``DPPolicy`` when the checkpoint is the DP-style baseline
+    (torch only; it ignores the rest of ``config``)."""
+    runtime = config or RuntimeConfig()
+    target = pick_device(device)
+    # the onnxruntime backend keeps the policy's own tensors on the CPU whatever it runs on
+    loaded = load_checkpoint(path, target if runtime.backend == "torch" else "cpu")
     if loaded.kind == "dp":
-        from df_policy.policy.dp_policy import DPPolicy
-
+        if runtime.backend != "torch":
+            raise ConfigError(f"{path} holds the DP-style baseline, which runs on the torch "
+                              f"backend only (runtime.backend is {runtime.backend!r})")
         return DPPolicy(loaded, seed)
-    return DFPolicy(loaded, config, seed, load_calibration(loaded.path))
+    return DFPolicy(loaded, runtime, seed, load_calibration(loaded.path), target)
 
 
 def check_policy_matches(policy: CheckpointPolicy, cameras: tuple[str, ...],

@@ -23,13 +23,17 @@ from typing import Any
 import numpy as np
 
 from df_policy.errors import DfPolicyError
+from df_policy.ros.params import package_share
 
 
 def executable(name: str) -> list[str]:
-    """Command that runs node ``name``: the installed lib/df_policy shim, else ``python -m``."""
-    installed = Path(sys.prefix) / "lib" / "df_policy" / name
-    if installed.is_file():
-        return [str(installed)]
+    """Command that runs node ``name``: ``lib/df_policy/<name>`` of the prefix the package's
+    share was found in (a sourced colcon ``install/`` or this Python prefix), else
+    ``python -m``."""
+    for prefix in (package_share().parents[1], Path(sys.prefix)):
+        installed = prefix / "lib" / "df_policy" / name
+        if installed.is_file():
+            return [str(installed)]
     return [sys.executable, "-m", f"df_policy.ros.{name}"]
 
 

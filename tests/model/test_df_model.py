@@ -168,3 +168,23 @@ def test_several_samples_return_the_mean_of_as_many_single_samples():
     assert mean[ACTION_KEY].shape == (1, TINY.action_size) and mean["front"].shape == (1, 3, 16, 16)
     assert not torch.allclose(singles[ACTION_KEY][0], singles[ACTION_KEY][1])
     torch.testing.assert_close(mean[ACTION_KEY], singles[ACTION_KEY].mean(dim=0, keepdim=True))
+
+
+def test_given_noise_is_what_the_generator_would_draw():
+    # the exported graphs take their noise as inputs: drawn on the host in the model's order,
+    # it must give the very numbers the generator path gives
+    m = model().eval()
+    z = m.initial_latent(1).detach()
+    token = {"front": torch.rand(1, 3, 16, 16), "wrist": torch.rand(1, 3, 16, 16),
+             ACTION_KEY: torch.rand(1, TINY.action_size)}
+    levels = torch.tensor([[0, 500, 0]])
+    with torch.no_grad():
+        drawn = m.absorb(z, token, levels, torch.Generator().manual_seed(2))
+        given = m.absorb(z, token, levels,
+                         noise=m.draw_noise(token, torch.Generator().manual_seed(2)))
+    assert torch.equal(drawn, given)
+    a = m.predict_next(z, torch.Generator().manual_seed(5), samples=2)
+    noise = m.prediction_noise(1, 2, torch.Generator().manual_seed(5))
+    b = m.predict_next(z, samples=2, noise=noise)
+    for key in a:
+        assert torch.equal(a[key], b[key])

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from df_policy.model.sampler import ddim_levels, ddim_sample
+from df_policy.model.sampler import ddim_levels, ddim_sample, pure_noise
 from df_policy.model.schedule import NoiseSchedule
 
 
@@ -37,7 +37,7 @@ def test_noise_is_clamped():
 
 def test_ddim_levels_reference_spacing():
     levels = ddim_levels(1000, 25)
-    assert levels[:3] == [999, 959, 919] and levels[-2:] == [39, -1]
+    assert levels[:3] == (999, 959, 919) and levels[-2:] == (39, -1)
 
 
 def test_ddim_is_deterministic_and_returns_the_denoiser_x0():
@@ -49,7 +49,9 @@ def test_ddim_is_deterministic_and_returns_the_denoiser_x0():
         calls.append(levels[0, 0].item())
         return {"a": target.expand_as(noisy["a"])}
 
-    a = ddim_sample(denoise, schedule, {"a": (1, 3)}, 5, torch.Generator().manual_seed(1))
-    b = ddim_sample(denoise, schedule, {"a": (1, 3)}, 5, torch.Generator().manual_seed(1))
+    def noise():
+        return pure_noise(schedule, {"a": (1, 3)}, torch.Generator().manual_seed(1))
+
+    a, b = ddim_sample(denoise, schedule, noise(), 5), ddim_sample(denoise, schedule, noise(), 5)
     assert torch.equal(a["a"], b["a"]) and torch.allclose(a["a"], target)
     assert calls[:5] == [999, 799, 599, 399, 199]

@@ -35,6 +35,7 @@ def test_step_outputs_and_determinism():
     assert np.allclose(np.linalg.norm(first.actions[:, 3:7], axis=1), 1.0, atol=1e-5)
     assert first.forecast["front"].shape == (16, 16, 3)
     assert set(first.timings_ms) == {"prepare", "absorb", "predict", "total"}
+    assert first.backend == "torch/cpu"
     second = p.step(frames(120))
     p.reset()
     again = [p.step(frames()), p.step(frames(120))]
