@@ -147,10 +147,7 @@ class Controller:
         only serves as a hold target: a rejected one never does (the last command does), and
         is reported in :attr:`Command.pose_problem`; the policy itself reads only cameras.
         """
-        health = {cam: monitor.health(now) for cam, monitor in self.monitors.items()}
-        problem = pose_problem(measured_pose, self.safety) if measured_pose is not None else ""
-        if measured_pose is not None and not problem:
-            self.good_pose = np.asarray(measured_pose, dtype=np.float64)
+        health, problem = self._observe(now, measured_pose)
         awaited = self.start_gate.waiting_for({c: h.age_s for c, h in health.items()}, now)
         reason = self._hold_reason(awaited, health)
         new_chunk, inference_s = False, 0.0
@@ -182,10 +179,7 @@ class Controller:
 
     def hold(self, now: float, measured_pose: np.ndarray | None, reason: str) -> Command:
         """A hold outside the policy's schedule (the node deactivated or disabled)."""
-        health = {cam: monitor.health(now) for cam, monitor in self.monitors.items()}
-        problem = pose_problem(measured_pose, self.safety) if measured_pose is not None else ""
-        if measured_pose is not None and not problem:
-            self.good_pose = np.asarray(measured_pose, dtype=np.float64)
+        health, problem = self._observe(now, measured_pose)
         self.hold_target = None  # hold where the arm is now
         action = self._hold(problem != "")
         if action is not None:
@@ -193,6 +187,16 @@ class Controller:
         self.was_holding = True
         return Command(action, reason, False, False, True, self._plan(action, True),
                        self.output, health, problem, 0.0)
+
+    def _observe(self, now: float, measured_pose: np.ndarray | None,
+                 ) -> tuple[dict[str, CameraHealth], str]:
+        """Camera health at ``now`` and why ``measured_pose`` is rejected ("" if usable); a
+        usable pose becomes the last good one."""
+        health = {cam: monitor.health(now) for cam, monitor in self.monitors.items()}
+        problem = pose_problem(measured_pose, self.safety) if measured_pose is not None else ""
+        if measured_pose is not None and not problem:
+            self.good_pose = np.asarray(measured_pose, dtype=np.float64)
+        return health, problem
 
     def _hold_reason(self, awaited: list[str], health: dict[str, CameraHealth]) -> str:
         if awaited:
