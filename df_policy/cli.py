@@ -79,17 +79,8 @@ def _cmd_teleop(args: argparse.Namespace) -> int:
         index = store.append_episode(arrays, success=success, seed=seed)
         print(f"saved episode {index} ({len(arrays['action'])} steps, success={success})")
 
-    view = None
-    if args.view:
-        from df_policy.viz.live_view import LiveView
-
-        view = LiveView(args.view, sim.cameras)
-    try:
-        saved = run_teleop(sim, save, device=args.device, seed=args.seed,
-                           max_episodes=args.episodes, view=view)
-    finally:
-        if view is not None:
-            view.close()
+    saved = run_teleop(sim, save, device=args.device, seed=args.seed,
+                       max_episodes=args.episodes, view_target=args.view)
     print(f"{saved} episodes saved to {args.out}")
     return 0
 

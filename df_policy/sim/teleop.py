@@ -189,15 +189,20 @@ def run_teleop(
     device: str = "keyboard",
     seed: int = 0,
     max_episodes: int | None = None,
-    view: Any = None,
+    view_target: str | None = None,
 ) -> int:
     """Teleoperate in the viewer until Escape, the window closes, or ``max_episodes`` are saved.
 
-    ``view``, a :class:`~df_policy.viz.live_view.LiveView`, also gets every step's cameras
-    and command and each episode's outcome. Returns the number of saved episodes.
+    With ``view_target`` (see :class:`~df_policy.viz.live_view.LiveView`) every step's
+    cameras and command and each episode's outcome also stream to rerun. Returns the number
+    of saved episodes.
     """
     if not os.environ.get("DISPLAY"):
         raise DfPolicyError("teleop needs a display; on a headless machine use `xvfb-run -a`")
+    if view_target is not None:
+        from df_policy.viz.live_view import LiveView, check_target
+
+        check_target(view_target)
     spacemouse = SpaceMouse() if device == "spacemouse" else None
     import mujoco
     import mujoco.viewer
@@ -210,6 +215,7 @@ def run_teleop(
     saved = 0
     period = 1.0 / config.control_hz
     before = set(threading.enumerate())
+    view = LiveView(view_target, config.cameras) if view_target is not None else None
     viewer = mujoco.viewer.launch_passive(env.model, env.data, key_callback=keys.put)
     viewer_threads = set(threading.enumerate()) - before
     try:
@@ -257,6 +263,8 @@ def run_teleop(
         env.close()
         if spacemouse is not None:
             spacemouse.close()
+        if view is not None:
+            view.close()
     return saved
 
 

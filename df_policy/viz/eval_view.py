@@ -18,7 +18,7 @@ from df_policy.eval.suites import check_severity, default_severities
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.runtime import load_policy
 from df_policy.sim.config import SimConfig
-from df_policy.viz.live_view import LiveView
+from df_policy.viz.live_view import LiveView, check_target
 
 
 def view_episodes(checkpoint: str | Path, suite: str, severities: tuple[float, ...] | None,
@@ -28,8 +28,9 @@ def view_episodes(checkpoint: str | Path, suite: str, severities: tuple[float, .
     severities = severities or default_severities(suite)
     for severity in severities:
         check_severity(suite, severity)
+    check_target(target)
+    policy = load_policy(checkpoint, device="cpu", config=runtime)  # may fail: no file yet
     view = LiveView(target, sim.cameras)
-    policy = load_policy(checkpoint, device="cpu", config=runtime)
     outcomes = []
     runs = [(severity, first_seed + i) for severity in severities for i in range(episodes)]
     try:

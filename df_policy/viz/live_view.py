@@ -33,6 +33,19 @@ ACTION_AXES = {"x": 0, "y": 1, "z": 2, "grip": 7}
 """Scalar series of the executed action, by index into the (8,) action."""
 
 
+def check_target(target: str | Path) -> str:
+    """``target`` as a string if it names a place to stream to.
+
+    Raises:
+        ConfigError: when ``target`` is neither a ``.rrd`` path, ``spawn`` nor an address.
+    """
+    target = str(target)
+    if not (target.endswith(".rrd") or target == "spawn" or target.startswith("rerun+http://")):
+        raise ConfigError(f"--view wants FILE.rrd, 'spawn' or a rerun+http:// address, "
+                          f"got {target!r}")
+    return target
+
+
 class LiveView:
     """One rerun recording that episodes are streamed into."""
 
@@ -42,19 +55,16 @@ class LiveView:
         Raises:
             ConfigError: when ``target`` is neither a ``.rrd`` path, ``spawn`` nor an address.
         """
+        target = check_target(target)
         self.cameras = cameras
         self.recording = rr.RecordingStream(APPLICATION_ID)
-        target = str(target)
         if target.endswith(".rrd"):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             self.recording.save(target)
         elif target == "spawn":
             self.recording.spawn()
-        elif target.startswith("rerun+http://"):
-            self.recording.connect_grpc(target)
         else:
-            raise ConfigError(f"--view wants FILE.rrd, 'spawn' or a rerun+http:// address, "
-                              f"got {target!r}")
+            self.recording.connect_grpc(target)
         self.step = 0
         self.episode = -1
         self.renderers: dict[str, Any] = {}

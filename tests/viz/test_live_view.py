@@ -59,9 +59,14 @@ def test_episode_to_rrd_and_back(tmp_path):
     assert png.stat().st_size > 1000
 
 
-def test_bad_view_target_is_a_config_error():
+def test_bad_view_target_or_checkpoint_writes_no_recording(tmp_path, capsys):
     with pytest.raises(ConfigError, match="--view wants FILE.rrd"):
         LiveView("somewhere.txt", ("front",))
+    rrd = tmp_path / "view.rrd"
+    code = main(["eval", "--checkpoint", str(tmp_path / "missing"), "--suite", "clean",
+                 "--episodes", "1", "--out", str(tmp_path / "eval"), "--view", str(rrd)])
+    assert code == 2 and capsys.readouterr().err.count("\n") == 1
+    assert not rrd.exists()
 
 
 def test_eval_view_streams_the_first_episode(tmp_path):
