@@ -2,7 +2,7 @@
 # Load a folder written by `df-policy convert zarr2lerobot` with LeRobot's own LeRobotDataset.
 #
 # LeRobot pins its own torch, so it gets its own venv (default /tmp/lerobot_check_venv, made
-# once; reused afterwards). Not part of `make test`: the install downloads about 1-3 GB.
+# once; reused afterwards). Not part of `make test`: the venv takes 5.4 GB (CUDA torch).
 #
 #   export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL=egl ROS_DOMAIN_ID=<id>
 #   .venv/bin/df-policy convert zarr2lerobot STORE --out /tmp/lerobot_export

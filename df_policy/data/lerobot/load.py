@@ -133,7 +133,7 @@ def _open_videos(folder: Path, info: dict, cameras: tuple[str, ...], fps: int,
     readers: dict[str, Mp4Reader] = {}
     try:
         for cam in cameras:
-            path = folder / info.get("video_path", layout.VIDEO_PATH).format(
+            path = folder / (info.get("video_path") or layout.VIDEO_PATH).format(
                 video_key=layout.video_key(cam), chunk_index=0, file_index=0)
             if not path.is_file():
                 raise DataError(f"{folder}: camera '{cam}' has no video file {path}")
