@@ -188,9 +188,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    from df_policy.ros.graph import run_demo
+    from df_policy.ros.graph import run_demo, stop_group
 
-    result = run_demo(args.episodes, args.params, args.checkpoint, args.json, args.video)
+    view = None
+    if args.view:
+        from df_policy.ros.view_node import start_view_process
+        from df_policy.viz.live_view import check_target
+
+        view = start_view_process(check_target(args.view),
+                                  Path("results/demo_logs/view_node.log"))
+    try:
+        result = run_demo(args.episodes, args.params, args.checkpoint, args.json, args.video)
+    finally:
+        if view is not None:
+            stop_group(view)  # SIGINT: the view node finishes the recording
     p50 = result["policy_step_ms"]["p50"]
     print(f"success {result['success_rate']:.2f} over {result['episodes']} episodes; policy "
           f"step p50 {p50:.1f} ms" if p50 is not None else "no latency samples")
@@ -347,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write success and latency figures here")
     p.add_argument("--video", type=Path, default=Path("results/demo_front.mp4"),
                    help="mp4 of the front camera during the first episode")
+    p.add_argument("--view", metavar="FILE.rrd|spawn|URL",
+                   help="also stream cameras, forecasts, levels, surprise, commands and "
+                        "outcomes to rerun (a node in its own process)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("export", help="make a deployable checkpoint (EMA + calibration, "

@@ -91,17 +91,26 @@ class LiveView:
         if tool is not None:
             log("tool", rr.Points3D([tool[:3]], radii=0.01))
         if output is not None:
-            for cam, image in output.forecast.items():
-                log(f"forecast/{cam}", rr.Image(image))
-            for cam, level in output.levels.items():
-                log(f"noise_level/{cam}", rr.Scalars(float(level)))
-            for cam, surprise in output.surprise.items():  # none for a camera with no frame
-                log(f"surprise/{cam}", rr.Scalars(float(surprise)))
-            path = np.asarray(output.actions)[:, :3]
-            log("action/chunk", rr.LineStrips3D([path]), rr.Points3D(path, radii=0.005))
+            self.log_policy(output.forecast, output.levels, output.surprise, output.actions)
         if hold_reason:
             log("events", rr.TextLog(f"hold: {hold_reason}", level=rr.TextLogLevel.WARN))
         self.step += 1
+
+    def log_policy(self, forecast: Mapping[str, np.ndarray], levels: Mapping[str, float],
+                   surprise: Mapping[str, float], chunk: np.ndarray | None = None) -> None:
+        """A new policy output at the current step: forecasts, levels and surprise by camera
+        (a camera may be missing from any of them), and the action chunk (n, 8) if known."""
+        self._time()
+        log = self.recording.log
+        for cam, image in forecast.items():
+            log(f"forecast/{cam}", rr.Image(image))
+        for cam, level in levels.items():
+            log(f"noise_level/{cam}", rr.Scalars(float(level)))
+        for cam, value in surprise.items():  # none for a camera with no frame
+            log(f"surprise/{cam}", rr.Scalars(float(value)))
+        if chunk is not None:
+            path = np.asarray(chunk)[:, :3]
+            log("action/chunk", rr.LineStrips3D([path]), rr.Points3D(path, radii=0.005))
 
     def end_episode(self, success: bool, detail: str = "") -> None:
         """The episode's outcome."""
