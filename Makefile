@@ -29,8 +29,10 @@ $(PKG_STAMP): $(DEPS_STAMP) $(PKG_SOURCES)
 
 # Debian packages for the teleop test (virtual screen + key injection); EGL/Mesa ship with the image.
 sysdeps:
-	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xdotool >/dev/null; }
+	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null && \
+	  ldconfig -p | grep -q libhidapi-hidraw || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xdotool \
+	    libhidapi-hidraw0 >/dev/null; }
 
 test: venv sysdeps
 	$(BIN)/python -m pytest -q tests
