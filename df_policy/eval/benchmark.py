@@ -88,6 +88,9 @@ def run_grid(checkpoint: str, variants: dict[str, RuntimeConfig], cells: Sequenc
     started = time.perf_counter()
     tasks = [EpisodeTask(checkpoint, variants[v], sim, cell.fault, cell.severity, seed)
              for v, cell, seed in todo]
+    if log.exists() and not log.read_bytes().endswith(b"\n"):
+        with log.open("a") as sink:
+            sink.write("\n")  # close a line torn by a kill, so the next record starts clean
     with log.open("a") as sink, tqdm(total=len(todo), disable=not progress,
                                      unit="episode", desc="corruption benchmark") as bar:
         for (variant, cell, seed), outcome in zip(todo, executor.map(tasks), strict=True):
@@ -160,9 +163,9 @@ def markdown_report(report: dict[str, Any]) -> str:
         head = headline(report, variant)
         if head:
             worst = head["worst_middle"]
+            worst_text = f"{worst[0]} {worst[1]:.0%}" if worst else "(middle not run)"
             lines.append(f"| {variant} | {head['mean_success']:.1%} ({head['cells']} cells) | "
-                         f"{worst[0]} {worst[1]:.0%} | "
-                         f"{', '.join(head['broken_at_middle']) or 'none'} |")
+                         f"{worst_text} | {', '.join(head['broken_at_middle']) or 'none'} |")
     compared = [v for v in variants if v != REFERENCE] if REFERENCE in variants else []
     header = ["fault", "severity"] + variants + [f"{v} − {REFERENCE} (McNemar p)"
                                                  for v in compared]

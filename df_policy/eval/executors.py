@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import dataclasses
 import multiprocessing
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +34,9 @@ class EpisodeTask:
     video_dir: str = ""
     """When set, the episode is also written there as a camera-vs-forecast mp4."""
 
+
+LOOPBACK = ("127.0.0.1", "localhost")
+"""Ray addresses that mean a head on this machine."""
 
 _policies: dict[tuple[str, str], Any] = {}
 """Policies loaded in this process, by (checkpoint, runtime)."""
@@ -93,9 +97,14 @@ class LocalExecutor:
 class RayExecutor:
     """Episodes as Ray tasks (one CPU each) on the cluster at ``address``: ``auto`` for the
     cluster this machine belongs to, ``local`` to start one inside this process, or a head's
-    ``host:port``."""
+    ``host:port``. A local head or one on a loopback address is kept on the loopback
+    interface: no Ray traffic leaves the machine."""
 
     def __init__(self, address: str) -> None:
+        if address == "local" or address.split(":")[0] in LOOPBACK:
+            # Ray otherwise advertises the machine's network address even for a local head;
+            # this keeps every Ray socket on the loopback interface (read when ray is imported).
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
         self.ray = ray
