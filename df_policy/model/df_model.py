@@ -19,6 +19,7 @@ predicts the next token (:meth:`predict_next`); the latent produced while sampli
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -201,42 +202,44 @@ class DiffusionForcingModel(nn.Module):
         self,
         modality_mask: torch.Tensor,
         generator: torch.Generator | None = None,
-        whole_token_prob: float = 0.25,
-        first_clean_prob: float = 0.5,
-        policy_query_prob: float = 0.5,
-        camera_dropout_prob: float = 0.0,
-        camera_dropout_weights: tuple[float, ...] | None = None,
+        sampling: LevelSampling | None = None,
+        floor: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Training noise levels (B, T, M) for tokens with ``modality_mask`` (B, T, M).
 
-        Independent per token, sample and modality, except: a ``whole_token_prob`` share of
-        tokens use one level for all modalities; a ``policy_query_prob`` share hold every
-        camera at the top level; token 0 is clean with ``first_clean_prob`` (one draw per
-        batch); in a ``camera_dropout_prob`` share of the episodes one camera, drawn
-        uniformly or with ``camera_dropout_weights``, is at the top level all episode long (a
-        dead camera); a missing modality is always at the top level. See :meth:`loss`.
+        Independent per token, sample and modality, except (``sampling``, see
+        :class:`LevelSampling`): a ``whole_token_prob`` share of tokens use one level for all
+        modalities; a ``policy_query_prob`` share hold every camera at the top level; token 0
+        is clean with ``first_clean_prob`` (one draw per batch); in a ``camera_dropout_prob``
+        share of the episodes one camera, drawn uniformly or with ``camera_dropout_weights``,
+        is at the top level all episode long (a dead camera). ``floor`` (B, T, M), if given,
+        is a lowest level per entry (a faulty frame: blank at the top level, frozen rising
+        with its age). A missing modality is always at the top level. See :meth:`loss`.
         """
         cfg = self.config
+        sampling = sampling or LevelSampling()
         batch, horizon, modalities = modality_mask.shape
         device = modality_mask.device
         top = cfg.num_levels - 1
         levels = rng.randint(cfg.num_levels, (batch, horizon, modalities), generator, device)
         shared = rng.rand((batch, horizon, 1), generator, device)
-        levels = torch.where(shared < whole_token_prob, levels[:, :, :1], levels)
+        levels = torch.where(shared < sampling.whole_token_prob, levels[:, :, :1], levels)
         query = rng.rand((batch, horizon, 1), generator, device)
         cameras = torch.arange(modalities, device=device) < len(cfg.cameras)
-        levels = torch.where((query < policy_query_prob) & cameras, top, levels)
-        if torch.rand((), generator=generator).item() < first_clean_prob:
+        levels = torch.where((query < sampling.policy_query_prob) & cameras, top, levels)
+        if torch.rand((), generator=generator).item() < sampling.first_clean_prob:
             levels[:, 0] = 0
-        dead = rng.rand((batch, 1, 1), generator, device) < camera_dropout_prob
-        if camera_dropout_weights is None:  # randint: the random stream of earlier runs
+        dead = rng.rand((batch, 1, 1), generator, device) < sampling.camera_dropout_prob
+        if sampling.camera_dropout_weights is None:  # randint: the random stream of earlier runs
             which = rng.randint(len(cfg.cameras), (batch, 1, 1), generator, device)
         else:  # the camera whose cumulative share first exceeds a uniform draw
-            shares = torch.tensor(camera_dropout_weights, device=device).cumsum(0)
+            shares = torch.tensor(sampling.camera_dropout_weights, device=device).cumsum(0)
             draw = rng.rand((batch, 1, 1), generator, device) * shares[-1]
             which = (draw[..., None] >= shares[:-1]).sum(-1)
         levels = torch.where(dead & (torch.arange(modalities, device=device) == which), top,
                              levels)
+        if floor is not None:
+            levels = torch.maximum(levels, floor.to(levels.dtype))
         return torch.where(modality_mask, levels, torch.full_like(levels, top))
 
     def loss(
@@ -245,60 +248,116 @@ class DiffusionForcingModel(nn.Module):
         token_mask: torch.Tensor,
         modality_mask: torch.Tensor,
         generator: torch.Generator | None = None,
-        whole_token_prob: float = 0.25,
-        first_clean_prob: float = 0.5,
-        policy_query_prob: float = 0.5,
+        sampling: LevelSampling | None = None,
         action_weight: float = 1.0,
-        camera_dropout_prob: float = 0.0,
-        camera_dropout_weights: tuple[float, ...] | None = None,
+        level_floor: torch.Tensor | None = None,
+        burn_in: int = 0,
+        image_loss_share: float = 1.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """x0-prediction MSE over whole episodes, masked.
+        """x0-prediction MSE over sequences of tokens, masked.
 
         Args:
             tokens: {modality: (B, T, ...)} normalised clean tokens (padded to T).
-            token_mask: (B, T) bool, False for padding.
+            token_mask: (B, T) bool, False for padding (nothing is computed for it).
             modality_mask: (B, T, M) bool, False where a modality is missing (e.g. a dropped
                 frame): it is given at the top level as input and left out of the loss.
             generator: randomness for levels and noise (reproducible training).
-            whole_token_prob: chance that all modalities of a token share one level.
-            first_clean_prob: chance (one draw per batch) that token 0 is given clean.
-            policy_query_prob: chance per token that every camera is held at the top level,
-                which is how :meth:`predict_next` asks for the next action chunk. Without it
-                the action is nearly always learned with some view of its own outcome (the
-                next frames) and the model ignores what only the past frames show.
+            sampling: how the noise levels are drawn (:class:`LevelSampling`; its
+                ``policy_query_prob`` trains :meth:`predict_next`'s query, cameras at the top
+                level: without it the action is nearly always learned with some view of its
+                own outcome, the next frames, and the model ignores what only past frames
+                show; a dead camera stays in the loss, as a forecast from memory).
             action_weight: weight of the action's MSE against each camera's (weight 1):
                 the loss is the weighted mean over modalities.
-            camera_dropout_prob: chance per episode that one camera is dead (top level) for
-                the whole episode; it stays in the loss, as a forecast from memory.
-            camera_dropout_weights: relative chance of each camera (in ``config.cameras``
-                order) to be the dead one; None: uniform.
+            level_floor: (B, T, M) lowest level per entry (faulty frames), or None.
+            burn_in: the first ``burn_in`` tokens only build the latent (no gradient, no
+                loss): a window of an episode keeps the context of the episode's start.
+                0 back-propagates through the whole sequence.
+            image_loss_share: chance per trained token (one draw per token index) that the
+                camera images are decoded and in the loss; the action always is. Below 1 it
+                saves the image heads' compute.
 
         Returns:
             (loss, {"loss/<modality>": value}) — masked means over valid entries.
         """
         names = self.config.modalities
         batch, horizon = token_mask.shape
-        device = token_mask.device
-        levels = self.draw_levels(modality_mask, generator, whole_token_prob, first_clean_prob,
-                                  policy_query_prob, camera_dropout_prob,
-                                  camera_dropout_weights)
-        valid = modality_mask & token_mask[:, :, None]  # (B, T, M)
+        # Rows by length, longest first: at token t the rows still running are a prefix,
+        # and padding is never computed.
+        positions = torch.arange(1, horizon + 1, device=token_mask.device)
+        lengths = (token_mask * positions).amax(dim=1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        tokens = {name: tokens[name][order] for name in names}
+        token_mask, modality_mask = token_mask[order], modality_mask[order]
+        floor = None if level_floor is None else level_floor[order]
+        running = (lengths[order][None] > torch.arange(horizon, device=lengths.device)[:, None])
+        running = running.sum(dim=1).tolist()  # rows still running at each token
+
+        levels = self.draw_levels(modality_mask, generator, sampling, floor)
+        flat = {name: value.flatten(0, 1) for name, value in tokens.items()}
+        noisy = self.noise_token(flat, levels.flatten(0, 1), generator)
+        sequences = {n: v.unflatten(0, (batch, horizon)) for n, v in noisy.items()}
+
+        def encode_tokens(part: slice) -> dict[str, torch.Tensor]:
+            """Features (B, T', C, L, L) of the tokens in ``part``, all in one batch."""
+            features = self.encode({n: v[:, part].flatten(0, 1) for n, v in sequences.items()})
+            return {n: f.unflatten(0, (batch, -1)) for n, f in features.items()}
+
+        features = encode_tokens(slice(burn_in, None))
+        if burn_in > 0:
+            with torch.no_grad():  # the burn-in's inputs: no gradient reaches the encoders
+                early = encode_tokens(slice(0, burn_in))
+            features = {n: torch.cat([early[n], features[n]], dim=1) for n in names}
+        decoded = torch.ones(horizon, dtype=torch.bool)
+        if image_loss_share < 1:
+            decoded = torch.rand((horizon,), generator=generator) < image_loss_share
+        decoded[:burn_in] = False
 
         z = self.initial_latent(batch)
-        errors = {name: [] for name in names}
+        zeros = torch.zeros((batch,), device=z.device)
+        errors: dict[str, list[torch.Tensor]] = {name: [zeros] * horizon for name in names}
         for t in range(horizon):
-            token = {name: tokens[name][:, t] for name in names}
-            z, x0_hat = self.step(z, self.noise_token(token, levels[:, t], generator), levels[:, t])
-            for name in names:
-                err = (x0_hat[name] - token[name]) ** 2
-                errors[name].append(err.flatten(1).mean(dim=1))  # (B,)
+            rows = running[t]
+            if rows == 0:
+                break
+            step_features = {n: features[n][:rows, t] for n in names}
+            with torch.set_grad_enabled(t >= burn_in and torch.is_grad_enabled()):
+                z = self.transition(z[:rows], step_features, levels[:rows, t])
+            if t < burn_in:
+                continue
+            wanted = names if decoded[t] else (ACTION_KEY,)
+            for name, x0_hat in self.decode(z, wanted).items():
+                err = ((x0_hat - tokens[name][:rows, t]) ** 2).flatten(1).mean(dim=1)
+                errors[name][t] = torch.cat([err, zeros[rows:]])  # (B,)
+        trained = torch.arange(horizon, device=token_mask.device) >= burn_in
+        valid = modality_mask & (token_mask & trained)[:, :, None]  # (B, T, M)
         per_modality = {}
-        total = torch.zeros((), device=device)
+        total = torch.zeros((), device=token_mask.device)
         weights = {name: action_weight if name == ACTION_KEY else 1.0 for name in names}
         for m, name in enumerate(names):
-            err = torch.stack(errors[name], dim=1)  # (B, T)
             weight = valid[:, :, m].float()
-            value = (err * weight).sum() / weight.sum().clamp(min=1.0)
+            if name != ACTION_KEY:
+                weight = weight * decoded.to(weight.device)
+            value = (torch.stack(errors[name], dim=1) * weight).sum() / weight.sum().clamp(min=1.0)
             per_modality[f"loss/{name}"] = float(value.detach())
             total = total + weights[name] * value
         return total / sum(weights.values()), per_modality
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelSampling:
+    """How training draws the noise levels of a token (see
+    :meth:`DiffusionForcingModel.draw_levels`); built once from the training config."""
+
+    whole_token_prob: float = 0.25
+    """Chance that all modalities of a token share one level (the paper's case)."""
+    first_clean_prob: float = 0.5
+    """Chance (one draw per batch) that token 0 is given clean, as at deployment."""
+    policy_query_prob: float = 0.5
+    """Chance per token that every camera is at the top level, as when the policy asks for
+    its next action chunk."""
+    camera_dropout_prob: float = 0.0
+    """Chance per episode that one camera is dead (top level) all episode long."""
+    camera_dropout_weights: tuple[float, ...] | None = None
+    """Relative chance of each camera (in ``config.cameras`` order) to be the dead one;
+    None: uniform."""

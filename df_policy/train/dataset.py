@@ -1,4 +1,5 @@
-"""Episodes from the zarr store as padded batches of tokens (whole episodes, for full BPTT).
+"""Episodes from the zarr store as padded batches of tokens: whole episodes (for full BPTT),
+episode-start windows, or windows after a burn-in from the episode start.
 
 Each batch picks episodes at random and a random start offset in ``[0, chunk)`` per episode
 (so tokens do not always fall on the same control steps), then builds the tokens of
@@ -105,6 +106,28 @@ class EpisodeDataset:
             token_mask[b, : len(mask)] = True
             modality_mask[b, : len(mask)] = mask
         return tokens, token_mask, modality_mask
+
+    def sample_window(
+        self,
+        batch_size: int,
+        normalizer: ActionNormalizer,
+        generator: torch.Generator,
+        window: int,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, int]:
+        """A batch of ``window`` consecutive tokens per episode after a burn-in.
+
+        One start ``s`` is drawn per batch, so that every episode has its whole window; the
+        batch holds tokens ``[0, s + window)`` and ``s`` is returned as the burn-in (the tokens
+        that only build the latent, see ``DiffusionForcingModel.loss``). Returns (tokens,
+        token_mask, modality_mask, burn_in); an episode shorter than ``window`` runs whole.
+        """
+        tokens, token_mask, modality_mask = self.sample_batch(batch_size, normalizer, generator)
+        shortest = int(token_mask.sum(dim=1).min())
+        latest = max(0, shortest - window)
+        burn_in = int(torch.randint(0, latest + 1, (), generator=generator))
+        end = burn_in + window
+        tokens = {name: value[:, :end] for name, value in tokens.items()}
+        return tokens, token_mask[:, :end], modality_mask[:, :end], burn_in
 
 
 def check_store_matches(store: EpisodeStore, config: ModelConfig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import math
 import os
 import time
@@ -26,16 +27,59 @@ from df_policy.config import to_dict
 from df_policy.devices import pick_device
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.model.config import ModelConfig
-from df_policy.train.augment import moving_shadows
+from df_policy.train.augment import augment_images, moving_shadows
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
+from df_policy.train.faults import sensor_faults
 
-LOG_FIELDS = ("step", "loss", "loss/front", "loss/wrist", "loss/action", "lr", "grad_norm",
-              "tokens_per_s")
+LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/action", "lr",
+              "grad_norm", "tokens_per_s", "wall_s")
+
+
+@dataclasses.dataclass
+class Batch:
+    """One training batch on the device (see :func:`build_batch`)."""
+
+    tokens: dict[str, torch.Tensor]
+    token_mask: torch.Tensor
+    modality_mask: torch.Tensor
+    level_floor: torch.Tensor | None
+    """(B, T, M) lowest noise level per entry (sensor faults), or None."""
+    burn_in: int
+    """Leading tokens that only build the latent."""
+
+
+def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.Module,
+                generator: torch.Generator, device: torch.device,
+                model_cfg: ModelConfig) -> Batch:
+    """Sample a batch as ``cfg`` (one stage's resolved config) asks: whole episodes, an
+    episode-start window or a window after a burn-in; then augmentation and sensor faults."""
+    burn_in = 0
+    start_window = (cfg.start_window_prob > 0
+                    and bool(torch.rand((), generator=generator) < cfg.start_window_prob))
+    if start_window:
+        tokens, token_mask, modality_mask = dataset.sample_batch(
+            cfg.batch_size, normalizer, generator, max_tokens=cfg.start_window_tokens)
+    elif cfg.window_tokens > 0:
+        tokens, token_mask, modality_mask, burn_in = dataset.sample_window(
+            cfg.batch_size, normalizer, generator, cfg.window_tokens)
+    else:
+        tokens, token_mask, modality_mask = dataset.sample_batch(cfg.batch_size, normalizer,
+                                                                 generator)
+    tokens = {k: v.to(device) for k, v in tokens.items()}
+    for cam in model_cfg.cameras:  # on the device: the images are the batch's bulk
+        images = augment_images(tokens[cam], cfg.augment_prob, cfg.augment_strength, generator)
+        tokens[cam] = moving_shadows(images, cfg.shadow_prob, generator)
+    images, floor = sensor_faults({cam: tokens[cam] for cam in model_cfg.cameras},
+                                  cfg.fault_prob, model_cfg.num_levels - 1, generator)
+    tokens.update(images)
+    if floor is not None:  # the action has no fault: floor 0
+        floor = torch.cat([floor, torch.zeros_like(floor[..., :1])], dim=2)
+    return Batch(tokens, token_mask.to(device), modality_mask.to(device), floor, burn_in)
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak."""
+    """Linear warm-up, then one cosine decay to 10% of the peak over the whole run."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
@@ -80,15 +124,16 @@ def train(
     device = pick_device(train_cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
-    weights = train_cfg.camera_dropout_weights
-    if weights is not None and len(weights) != len(model_cfg.cameras):
-        raise ConfigError(f"train.camera_dropout_weights has {len(weights)} entries for "
-                          f"{len(model_cfg.cameras)} cameras {model_cfg.cameras}")
+    for stage_cfg in (train_cfg.at(row["steps"][0]) for row in train_cfg.schedule()):
+        weights = stage_cfg.camera_dropout_weights
+        if weights is not None and len(weights) != len(model_cfg.cameras):
+            raise ConfigError(f"train.camera_dropout_weights has {len(weights)} entries for "
+                              f"{len(model_cfg.cameras)} cameras {model_cfg.cameras}")
     if kind not in ckpt.MODEL_KINDS:
         raise ConfigError(f"unknown policy kind {kind!r} (known: {', '.join(ckpt.MODEL_KINDS)})")
     dataset = EpisodeDataset(data, model_cfg)  # reads every episode: after the cheap checks
     sections = {"policy": {"kind": kind}, "model": to_dict(model_cfg),
-                "train": to_dict(train_cfg),
+                "train": to_dict(train_cfg), "schedule": train_cfg.schedule(),
                 "data": {"store": str(data), "episodes": len(dataset)}}
 
     # -- model, EMA, optimiser, RNG (fresh or resumed) ---------------------------------------
@@ -99,10 +144,10 @@ def train(
     generator = torch.Generator().manual_seed(train_cfg.seed + rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas,
                                   weight_decay=train_cfg.weight_decay)
-    step = 0
+    step, wall_before = 0, 0.0
     ema = copy.deepcopy(model).eval()
     if resume:
-        step = _resume(out, model, ema, normalizer, optimizer, generator, sections)
+        step, wall_before = _resume(out, model, ema, normalizer, optimizer, generator, sections)
     elif (out / ckpt.LATEST).exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, train_cfg),
@@ -123,23 +168,21 @@ def train(
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress or rank != 0,
                unit="step", desc="train")
     tokens_seen, clock = 0, time.perf_counter()
+    started = clock
     final_loss = None  # stays None when a resumed run has already reached train_cfg.steps
+    stage_cfg = {}  # stage index -> its resolved config
     while step < train_cfg.steps:
-        start_window = (train_cfg.start_window_prob > 0
-                        and bool(torch.rand((), generator=generator) < train_cfg.start_window_prob))
-        tokens, token_mask, modality_mask = dataset.sample_batch(
-            train_cfg.batch_size, normalizer, generator,
-            max_tokens=train_cfg.start_window_tokens if start_window else None,
-        )
-        tokens = {k: v.to(device) for k, v in tokens.items()}
-        for cam in model_cfg.cameras:  # on the device: the images are the batch's bulk
-            tokens[cam] = moving_shadows(tokens[cam], train_cfg.shadow_prob, generator)
+        index = train_cfg.stage_index(step)
+        cfg = stage_cfg.setdefault(index, train_cfg.at(step))
+        batch = build_batch(dataset, cfg, normalizer, generator, device, model_cfg)
+        token_mask = batch.token_mask
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss, info = trained(tokens, token_mask.to(device), modality_mask.to(device),
-                                 generator, train_cfg.whole_token_prob, train_cfg.first_clean_prob,
-                                 train_cfg.policy_query_prob, train_cfg.action_weight,
-                                 train_cfg.camera_dropout_prob,
-                                 train_cfg.camera_dropout_weights)
+            if kind == "df":
+                loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator,
+                                     cfg.level_sampling(), cfg.action_weight, batch.level_floor,
+                                     batch.burn_in, cfg.image_loss_share)
+            else:
+                loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator)
         if not torch.isfinite(loss):
             raise CheckpointError(
                 f"loss became {loss.item()} at step {step}; the last good checkpoint is kept "
@@ -153,19 +196,22 @@ def train(
         update_ema(ema, model, train_cfg.ema_decay if step >= train_cfg.warmup_steps else 0.0)
         step += 1
         final_loss = loss.detach()
-        tokens_seen += int(token_mask.sum()) * world
+        tokens_seen += int(token_mask[:, batch.burn_in:].sum()) * world
         bar.update(1)
         if rank == 0 and (step % train_cfg.log_every == 0 or step == train_cfg.steps):
             rate = tokens_seen / (time.perf_counter() - clock)
-            row = {"step": step, "loss": loss.item(), **info, "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": float(grad_norm), "tokens_per_s": round(rate, 1)}
+            row = {"step": step, "stage": index, "loss": loss.item(), **info,
+                   "lr": scheduler.get_last_lr()[0],
+                   "grad_norm": float(grad_norm), "tokens_per_s": round(rate, 1),
+                   "wall_s": round(wall_before + time.perf_counter() - started, 1)}
             writer.writerow(row)
             handle.flush()
             bar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{rate:.0f}")
             tokens_seen, clock = 0, time.perf_counter()
         if rank == 0 and (step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps):
             state = {"step": step, "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "generator": generator.get_state()}
+                     "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                     "wall_s": wall_before + time.perf_counter() - started}
             folder = ckpt.save_checkpoint(out, step, model, ema, normalizer, sections,
                                           state)
             if on_checkpoint is not None:
@@ -180,6 +226,7 @@ def train(
         dist.barrier()
         dist.destroy_process_group()
     return {"run": str(out), "step": step, "episodes": len(dataset),
+            "wall_s": round(wall_before + time.perf_counter() - started, 1),
             "final_loss": None if final_loss is None else final_loss.item(),
             "parameters": sum(p.numel() for p in model.parameters())}
 
@@ -192,8 +239,9 @@ def _resume(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     sections: dict[str, Any],
-) -> int:
-    """Restore a run's last checkpoint into the given objects; returns its step."""
+) -> tuple[int, float]:
+    """Restore a run's last checkpoint into the given objects; returns its step and the
+    run's training wall time so far (seconds)."""
     folder = ckpt.checkpoint_dir(out)
     saved = ckpt.read_sections(folder)
     if ckpt.policy_kind(saved) != ckpt.policy_kind(sections):
@@ -213,7 +261,7 @@ def _resume(
         # The moments resume; the schedule follows the config given now, not the saved one.
         group.update(given, initial_lr=given["lr"])
     generator.set_state(state["generator"])
-    return int(state["step"])
+    return int(state["step"]), float(state.get("wall_s", 0.0))
 
 
 def _append_csv(file: Path, row: dict[str, Any]) -> None:
@@ -239,7 +287,7 @@ def plot_losses(log_file: Path, png: Path) -> None:
         return
     steps = [int(r["step"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key in LOG_FIELDS[1:5]:
+    for key in LOG_FIELDS[2:6]:
         values = [float(r[key]) for r in rows if r.get(key)]
         if len(values) == len(steps):
             ax.plot(steps, values, label=key)

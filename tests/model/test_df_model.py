@@ -3,7 +3,7 @@
 import torch
 
 from df_policy.model.config import ModelConfig
-from df_policy.model.df_model import ACTION_KEY, DiffusionForcingModel
+from df_policy.model.df_model import ACTION_KEY, DiffusionForcingModel, LevelSampling
 
 TINY = ModelConfig(image_size=16, chunk=2, latent_channels=8, latent_downsample=4,
                    channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=3)
@@ -70,16 +70,16 @@ def test_training_levels_include_the_policy_query():
     _, _, modality_mask = make_batch(64, 20)
     top = TINY.num_levels - 1
     g = torch.Generator().manual_seed(0)
-    levels = m.draw_levels(modality_mask, g, whole_token_prob=0.0, first_clean_prob=0.0,
-                           policy_query_prob=0.5)
+    levels = m.draw_levels(modality_mask, g, LevelSampling(0.0, first_clean_prob=0.0,
+                                                             policy_query_prob=0.5))
     query = (levels[..., :2] == top).all(dim=-1)
     assert 0.45 < query.float().mean() < 0.55
     assert levels[..., 2][query].float().std() > 200, "the action keeps a random level"
-    never = m.draw_levels(modality_mask, g, 0.0, 0.0, policy_query_prob=0.0)
+    never = m.draw_levels(modality_mask, g, LevelSampling(0.0, 0.0, policy_query_prob=0.0))
     assert (never[..., :2] == top).all(dim=-1).float().mean() < 0.01
     modality_mask[0, 3, 1] = False
-    first_clean = m.draw_levels(modality_mask, g, 0.0, first_clean_prob=1.0,
-                                policy_query_prob=1.0)
+    first_clean = m.draw_levels(modality_mask, g, LevelSampling(0.0, first_clean_prob=1.0,
+                                                                  policy_query_prob=1.0))
     assert (first_clean[:, 0] == 0).all()
     assert first_clean[0, 3, 1] == top, "a missing frame is always at the top level"
 
@@ -89,13 +89,12 @@ def test_camera_dropout_kills_one_camera_for_a_whole_episode():
     _, _, modality_mask = make_batch(400, 6)
     top = TINY.num_levels - 1
     g = torch.Generator().manual_seed(0)
-    levels = m.draw_levels(modality_mask, g, 0.0, first_clean_prob=1.0, policy_query_prob=0.0,
-                           camera_dropout_prob=0.5)
+    levels = m.draw_levels(modality_mask, g, LevelSampling(0.0, 1.0, 0.0, camera_dropout_prob=0.5))
     dead = (levels[..., :2] == top).all(dim=1)  # (B, cameras): top level at every token
     assert not dead.all(dim=1).any(), "one camera at a time"
     assert 0.2 < dead[:, 0].float().mean() < 0.3 and 0.2 < dead[:, 1].float().mean() < 0.3
     assert (levels[..., 2][dead.any(dim=1)] < top).any(), "the action is not dropped"
-    alive = m.draw_levels(modality_mask, g, 0.0, 1.0, 0.0, camera_dropout_prob=0.0)
+    alive = m.draw_levels(modality_mask, g, LevelSampling(0.0, 1.0, 0.0))
     assert (alive[:, 0] == 0).all(), "no dropout: the first token stays clean"
 
 
@@ -106,8 +105,8 @@ def test_camera_dropout_weights_choose_which_camera_dies():
     g = torch.Generator().manual_seed(0)
 
     def dead_share(weights):
-        levels = m.draw_levels(modality_mask, g, 0.0, 1.0, 0.0, camera_dropout_prob=1.0,
-                               camera_dropout_weights=weights)
+        levels = m.draw_levels(modality_mask, g, LevelSampling(
+            0.0, 1.0, 0.0, camera_dropout_prob=1.0, camera_dropout_weights=weights))
         return (levels[..., :2] == top).all(dim=1).float().mean(dim=0)  # per camera
 
     assert dead_share((0.0, 1.0)).tolist() == [0.0, 1.0], "only the wrist dies"
