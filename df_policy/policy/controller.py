@@ -73,6 +73,23 @@ class Command:
         """Whether the arm holds this period."""
         return bool(self.hold_reason)
 
+    def report(self) -> dict[str, str]:
+        """What this period says about itself, as diagnostics key -> value strings."""
+        values = {}
+        for cam, health in self.health.items():
+            values[f"{cam}/age_s"] = "none" if health.age_s is None else f"{health.age_s:.3f}"
+            values[f"{cam}/health"] = health.problem or "ok"
+        values["watchdog"] = self.hold_reason or "ok"
+        values["measured_pose"] = self.pose_problem or "ok"
+        values["new_chunk"] = str(self.new_chunk).lower()
+        if self.output is not None:
+            values.update({f"{cam}/level": str(v) for cam, v in self.output.levels.items()})
+            values.update({f"{cam}/surprise": f"{v:.2f}"
+                           for cam, v in self.output.surprise.items()})
+            values.update({f"latency_ms/{k}": f"{v:.2f}"
+                           for k, v in self.output.timings_ms.items()})
+        return values
+
 
 class Controller:
     """The policy with its safety around it. One instance per robot; not thread-safe.

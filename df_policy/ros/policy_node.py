@@ -303,21 +303,10 @@ class PolicyNode(LifecycleNode):
             self.forecast_pubs[cam].publish(msg)
 
     def _diagnostics(self, command: Command, tick_ms: float) -> None:
-        values = {}
-        for cam, health in command.health.items():
-            values[f"{cam}/age_s"] = "none" if health.age_s is None else f"{health.age_s:.3f}"
-            values[f"{cam}/health"] = health.problem or "ok"
+        values = command.report()
         values.update({f"{cam}/transport_ms": f"{ms:.3f}" for cam, ms in self.transport_ms.items()})
-        values["watchdog"] = command.hold_reason or "ok"
-        values["measured_pose"] = command.pose_problem or "ok"
         values.update({f"input{topic}": why for topic, why in self.input_errors.items()})
         values["latency_ms/tick"] = f"{tick_ms:.3f}"
-        values["new_chunk"] = str(command.new_chunk).lower()
-        output = command.output
-        if output is not None:
-            values.update({f"{cam}/level": str(v) for cam, v in output.levels.items()})
-            values.update({f"{cam}/surprise": f"{v:.2f}" for cam, v in output.surprise.items()})
-            values.update({f"latency_ms/{k}": f"{v:.2f}" for k, v in output.timings_ms.items()})
         problem = command.hold_reason or next(iter(self.input_errors.values()), "")
         status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
                                   level=DiagnosticStatus.WARN if problem else DiagnosticStatus.OK,

@@ -75,8 +75,12 @@ def test_start_gate_holds_at_the_measured_pose_until_every_camera_delivered():
     np.testing.assert_allclose(ticks[0].action, [*HOME, 0.0])
     assert scripted.calls == 0
     assert ticks[0].health["wrist"].problem == "no frame yet"
+    report = ticks[0].report()
+    assert report["wrist/health"] == "no frame yet" and report["front/health"] == "ok"
+    assert report["watchdog"] == ticks[0].hold_reason and report["new_chunk"] == "false"
     tick = run(controller, 1, start=1)[0]
     assert not tick.hold and tick.new_chunk and scripted.executed == [None]
+    assert tick.report()["front/level"] == "0" and tick.report()["latency_ms/total"] == "1.00"
 
 
 def test_commands_stay_in_the_workspace_and_within_the_step_limit():
