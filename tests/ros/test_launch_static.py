@@ -122,3 +122,14 @@ def test_launch_file_executables_and_parameters(monkeypatch):
     assert (share / "config" / "fastdds_shm.xml").is_file()
     assert (Path(sys.prefix) / "share" / "ament_index" / "resource_index" / "packages"
             / "df_policy").is_file()
+
+
+def test_node_safety_defaults_are_the_evaluations():
+    """The evaluation runs SafetyConfig's defaults (overruns aside); the node's parameters and
+    config/arm.yaml must mean the same robot."""
+    from df_policy.eval.runner import EVAL_SAFETY
+
+    params = yaml.safe_load((ROOT / "config" / "arm.yaml").read_text())
+    node = params["policy_node"]["ros__parameters"]
+    for name in ("max_step_m", "hold_after_s"):
+        assert node[name] == policy_node.PARAMETERS[name][0] == getattr(EVAL_SAFETY, name), name
