@@ -4,7 +4,7 @@
 - the target position is clipped to a workspace box and moved at most ``max_step_m`` from the
   previous command per control step;
 - a measured pose that is non-finite, outside the workspace box or has a non-unit quaternion is
-  rejected (:func:`pose_problem`): it never becomes a command;
+  rejected (:func:`pose_problem`): it is never a hold target;
 - the watchdog holds the arm when no camera has delivered for ``hold_after_s``, or when
   inference overruns;
 - the start gate holds it at the start of an episode until every camera has delivered a frame.
