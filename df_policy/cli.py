@@ -159,6 +159,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from df_policy.eval.executors import make_executor
     from df_policy.eval.runner import evaluate
     from df_policy.policy.config import RuntimeConfig
     from df_policy.sim.config import SimConfig
@@ -176,8 +177,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
         view_episodes(args.checkpoint, args.suite, severities, args.view_episodes,
                       args.first_seed, runtime, sim, args.view, not args.quiet)
-    report = evaluate(args.checkpoint, args.suite, args.episodes, args.workers, runtime, sim,
-                      args.out, severities, args.first_seed, not args.quiet, args.videos)
+    executor = make_executor(args.workers, args.ray)
+    try:
+        report = evaluate(args.checkpoint, args.suite, args.episodes, args.workers, runtime,
+                          sim, args.out, severities, args.first_seed, not args.quiet,
+                          args.videos, executor)
+    finally:
+        executor.close()
     for cell in report["cells"]:
         low, high = cell["wilson95"]
         print(f"{report['suite']} severity {cell['severity']:g}: success "
@@ -325,15 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="closed-loop success of a checkpoint under a suite")
     p.add_argument("--checkpoint", type=Path, required=True, help="run or checkpoint folder")
     p.add_argument("--suite", required=True,
-                   choices=["clean", "noise", "drops", "freeze", "occlusion", "distractors",
-                            "wrist_dead", "latency"])
+                   help="a suite (clean, noise, drops, freeze, occlusion, distractors, "
+                        "wrist_dead, latency, ...) or a corruption of the benchmark "
+                        "(docs/corruptions.md; a+b: two at once)")
     p.add_argument("--severity", type=float, action="append",
-                   help="severity to run (repeatable; default: the suite's list)")
+                   help="severity to run (repeatable; a corruption's is its level 1, 2 or 3; "
+                        "default: all of the suite's)")
     p.add_argument("--episodes", type=int, default=100, help="episodes per severity")
     p.add_argument("--first-seed", type=int, default=EVAL_SEED_OFFSET,
                    help="seed of the first episode (default: the held-out test seeds; "
                         f"tune settings on others, e.g. {VALIDATION_SEED_OFFSET})")
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the episodes on a Ray cluster instead: auto, local or HOST:PORT")
     p.add_argument("--baseline", choices=["memoryless", "noise_unaware"],
                    help="run a baseline variant of the same checkpoint")
     p.add_argument("--out", type=Path, required=True, help="folder for results.json and plots")
