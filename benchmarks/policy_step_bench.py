@@ -1,42 +1,172 @@
-"""One control step of the DF policy (absorb + DDIM), batch 1: per-stage median timings.
+"""One control step of the DF policy as the runtime runs it (batch 1), per backend, in one run.
 
     python benchmarks/policy_step_bench.py [--checkpoint data/checkpoints/df_fruit_swap]
         [--config config/model_paper.yaml] [--threads 2] [--steps 50] [--device cpu]
-        [--action-samples 4] [--sampling-steps 5]
+        [--action-samples 4] [--sampling-steps 1] [--variants torch,onnxruntime,...]
+        [--peak-gflops 190]
 
-The runtime defaults (config/runtime.yaml) are timed unless --action-samples /
---sampling-steps say otherwise (--sampling-steps 0: the checkpoint's own setting).
+Every variant steps on the same frames, interleaved step by step, so a busy machine slows
+them alike and their ratio stays fair. Variants (the ideas of issue 23, each measured):
 
-With --config, an untrained model of that config is timed (for sizes with no checkpoint).
-Bar (issue 5): <= 50 ms median on 2 CPU cores with the shipped model.
+    torch               eager PyTorch, the runtime's default backend
+    torch_channels_last eager PyTorch with the model in channels-last memory format
+    onnxruntime         the exported graphs, every ONNX Runtime graph optimisation (on
+                        cuda: the TensorRT execution provider, else CUDA; onnxruntime-gpu)
+    onnxruntime_basic   the same graphs with only the basic optimisations (no fusions)
+    onnxruntime_1thread the same graphs as onnxruntime with one intra-op thread
+    torch_cuda_graph    (cuda only) eager PyTorch replayed from CUDA graphs captured once
+
+The graphs come from the checkpoint folder when it has current ones, else they are exported
+into a temporary copy (with --config: an untrained model of that config, saved to a
+temporary folder). The FLOP-count limit is the step's FLOPs (torch's FlopCounterMode on
+``DFPolicy.step``) at --peak-gflops (2 AVX-512 cores: about 190 GFLOP/s fp32). Per variant:
+p50 and p99 of the step's wall time, and the p50 of its stages and of the process CPU time
+it used (``cpu``: with one thread, about what the step takes on a core of its own).
+Bars (issue 23): onnxruntime step <= 5 ms p50 on 2 CPU cores and <= 0.4x the torch step.
 """
 
 import argparse
+import copy
 import json
+import os
+import shutil
 import statistics
 import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Set before torch loads OpenMP: the variants share this process, and a variant's OpenMP
+# threads spinning after its step would steal the cores of the next one (on this busy 2-core
+# machine that cost ONNX Runtime 4x and torch itself 40x: docs/decisions.md, "ONNX Runtime").
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
+import onnxruntime as ort
 import torch
+from safetensors.torch import save_file
+from torch.utils.flop_counter import FlopCounterMode
 
-from df_policy.checkpoint import LoadedCheckpoint
-from df_policy.config import load_section
+from df_policy.checkpoint import LoadedCheckpoint, load_checkpoint
+from df_policy.config import load_section, save_resolved
+from df_policy.errors import CheckpointError
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.model.tokens import ActionNormalizer
+from df_policy.policy.backends import TorchBackend
+from df_policy.policy.calibration import load_calibration
 from df_policy.policy.config import RuntimeConfig
+from df_policy.policy.onnx_backend import OnnxBackend, session_options
+from df_policy.policy.onnx_export import export_onnx
 from df_policy.policy.runtime import DFPolicy
 
+VARIANTS = ("torch", "torch_channels_last", "onnxruntime", "onnxruntime_basic",
+            "onnxruntime_1thread")
+"""Default variants; ``torch_cuda_graph`` is added with --device cuda."""
 
-def build(args) -> DFPolicy:
-    runtime = RuntimeConfig(action_samples=args.action_samples,
-                            sampling_steps=args.sampling_steps)
-    if args.config:
-        config = load_section(args.config, "model", ModelConfig)
-        model = DiffusionForcingModel(config).to(args.device).eval()
-        normalizer = ActionNormalizer(config.action_dim).to(args.device)
-        return DFPolicy(LoadedCheckpoint(model, normalizer, config, {}, None), runtime)
-    return DFPolicy.from_checkpoint(args.checkpoint, device=args.device, config=runtime)
+
+class CudaGraphBackend:
+    """The torch backend replayed from CUDA graphs: each call is captured once (the shapes are
+    static) into a graph with its own input buffers; later calls copy their inputs in, replay
+    and clone the outputs, so the launch-bound chain of small kernels costs one launch."""
+
+    def __init__(self, inner: TorchBackend) -> None:
+        self.inner, self.device, self.name = inner, inner.device, "torch/cuda+graphs"
+        self.graphs: dict[str, tuple[torch.cuda.CUDAGraph, list[torch.Tensor], object]] = {}
+
+    def _run(self, key: str, call, tensors: list[torch.Tensor]):
+        if key not in self.graphs:
+            static = [t.clone() for t in tensors]
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):  # warm-up outside the capture, as torch.cuda.graph asks
+                    call(static)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                out = call(static)
+            self.graphs[key] = (graph, static, out)
+        graph, static, out = self.graphs[key]
+        for buffer, tensor in zip(static, tensors, strict=True):
+            buffer.copy_(tensor)
+        graph.replay()
+        return out
+
+    def absorb(self, z_prev, token, levels, noise):
+        names = list(token)
+
+        def call(t):
+            count = len(names)
+            return self.inner.absorb(t[0], dict(zip(names, t[1:1 + count], strict=True)),
+                                     t[1 + count], dict(zip(names, t[2 + count:], strict=True)))
+
+        flat = [z_prev, *token.values(), levels, *(noise[n] for n in names)]
+        return self._run("absorb", call, flat).clone()
+
+    def predict(self, z, noise):
+        names = list(noise)
+
+        def call(t):
+            return self.inner.predict(t[0], dict(zip(names, t[1:], strict=True)))
+
+        out = self._run("predict", call, [z, *noise.values()])
+        return {name: value.clone() for name, value in out.items()}
+
+
+def untrained_folder(config_file: str, folder: Path) -> Path:
+    """A checkpoint folder holding an untrained model of ``config_file``'s model section."""
+    config = load_section(config_file, "model", ModelConfig)
+    torch.manual_seed(0)
+    model = DiffusionForcingModel(config)
+    folder.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              folder / "model.safetensors")
+    save_file(ActionNormalizer(config.action_dim).state_dict(), folder / "normalizer.safetensors")
+    save_resolved(folder / "config.yaml", model=config)
+    return folder
+
+
+def with_graphs(folder: Path, runtime: RuntimeConfig, scratch: Path) -> Path:
+    """``folder`` if its graphs are current for ``runtime``, else a scratch copy with them."""
+    try:
+        make_policy(load_checkpoint(folder), runtime, "onnxruntime", torch.device("cpu"))
+        return folder
+    except CheckpointError:
+        copy_dir = scratch / "with_graphs"
+        shutil.copytree(folder, copy_dir)
+        export_onnx(copy_dir, runtime)
+        return copy_dir
+
+
+def make_policy(loaded: LoadedCheckpoint, runtime: RuntimeConfig, variant: str,
+                device: torch.device) -> DFPolicy:
+    """The runtime's policy with the backend of ``variant`` (torch: where ``loaded`` is;
+    onnxruntime: ``loaded`` on the CPU, the graphs run on ``device``)."""
+    policy = DFPolicy(loaded, runtime, calibration=load_calibration(loaded.path))
+    steps = runtime.ddim_steps(loaded.config.sampling_steps)
+    if variant == "torch_channels_last":
+        model = copy.deepcopy(loaded.model).to(device, memory_format=torch.channels_last)
+        policy.backend = TorchBackend(LoadedCheckpoint(model, loaded.normalizer, loaded.config,
+                                                       loaded.sections, loaded.path),
+                                      steps, runtime.action_samples)
+    elif variant == "torch_cuda_graph":
+        policy.backend = CudaGraphBackend(TorchBackend(loaded, steps, runtime.action_samples))
+    elif variant.startswith("onnxruntime"):
+        level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if variant.endswith("basic")
+                 else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+        threads = 1 if variant.endswith("1thread") else torch.get_num_threads()
+        policy.backend = OnnxBackend(loaded, steps, runtime.action_samples, device,
+                                     session_options(threads, level))
+    return policy
+
+
+def step_gflop(policy: DFPolicy, frames: dict[str, np.ndarray]) -> float:
+    """FLOPs of one torch step (FlopCounterMode), in GFLOP."""
+    with FlopCounterMode(display=False) as counter:
+        policy.step(frames)
+    policy.reset()
+    return counter.get_total_flops() / 1e9
 
 
 def main() -> None:
@@ -48,26 +178,69 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--action-samples", type=int, default=RuntimeConfig.action_samples)
     parser.add_argument("--sampling-steps", type=int, default=RuntimeConfig.sampling_steps)
+    parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)} and "
+                                           "torch_cuda_graph (default: all that fit --device)")
+    parser.add_argument("--peak-gflops", type=float, default=190.0,
+                        help="fp32 peak of the cores timed (FLOP-count limit)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    policy = build(args)
-    rng = np.random.default_rng(0)
-    stages: dict[str, list[float]] = {}
-    for step in range(args.steps + 5):
-        frames = {cam: rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for cam in policy.cameras}
-        output = policy.step(frames)
-        if step >= 5:  # warm-up excluded
-            for stage, ms in output.timings_ms.items():
-                stages.setdefault(stage, []).append(ms)
+    device = torch.device(args.device)
+    runtime = RuntimeConfig(action_samples=args.action_samples,
+                            sampling_steps=args.sampling_steps)
+    variants = (args.variants.split(",") if args.variants else
+                [*VARIANTS, *(["torch_cuda_graph"] if device.type == "cuda" else [])])
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = (untrained_folder(args.config, Path(scratch) / "untrained") if args.config
+                  else Path(args.checkpoint))
+        if any(v.startswith("onnxruntime") for v in variants):
+            folder = with_graphs(folder, runtime, Path(scratch))
+        cpu_loaded = load_checkpoint(folder)
+        policies = {}
+        for variant in variants:
+            on_device = variant.startswith("torch") and device.type != "cpu"
+            loaded = load_checkpoint(folder, device) if on_device else cpu_loaded
+            policies[variant] = make_policy(loaded, runtime, variant, device)
+        rng = np.random.default_rng(0)
+        cameras = cpu_loaded.config.cameras
+        gflop = step_gflop(make_policy(cpu_loaded, runtime, "torch", torch.device("cpu")),
+                           {cam: np.zeros((64, 64, 3), np.uint8) for cam in cameras})
+        stages: dict[str, dict[str, list[float]]] = {v: {} for v in variants}
+        names = {}
+        for step in range(args.steps + 5):
+            frames = {cam: rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for cam in cameras}
+            for variant, policy in policies.items():
+                cpu = time.process_time()
+                output = policy.step(frames)
+                cpu_ms = 1000 * (time.process_time() - cpu)
+                names[variant] = output.backend
+                if step >= 5:  # warm-up excluded
+                    for stage, ms in {**output.timings_ms, "cpu": cpu_ms}.items():
+                        stages[variant].setdefault(stage, []).append(ms)
+    limit_ms = 1000 * gflop / args.peak_gflops
+    rows = {}
+    for variant, timed in stages.items():
+        p50 = statistics.median(timed["total"])
+        rows[variant] = {"backend": names[variant], "p50_ms": round(p50, 2),
+                         "p99_ms": round(float(np.percentile(timed["total"], 99)), 2),
+                         "x_flop_limit": round(p50 / limit_ms, 2),
+                         "stages_p50_ms": {stage: round(statistics.median(v), 2)
+                                           for stage, v in timed.items() if stage != "total"}}
+    if "torch" in rows:
+        for row in rows.values():
+            row["x_torch"] = round(row["p50_ms"] / rows["torch"]["p50_ms"], 3)
     result = {
         "command": " ".join(["python", *sys.argv]),
         "model": args.config or args.checkpoint,
         "device": args.device if args.device != "cuda" else torch.cuda.get_device_name(),
         "threads": args.threads,
-        "action_samples": policy.config.action_samples,
-        "sampling_steps": policy.config.ddim_steps(policy.model_config.sampling_steps),
-        "parameters": sum(p.numel() for p in policy.model.parameters()),
-        "median_ms": {stage: round(statistics.median(v), 2) for stage, v in stages.items()},
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "action_samples": runtime.action_samples,
+        "sampling_steps": runtime.ddim_steps(cpu_loaded.config.sampling_steps),
+        "parameters": sum(p.numel() for p in cpu_loaded.model.parameters()),
+        "gflop_per_step": round(gflop, 3),
+        "flop_limit_ms": round(limit_ms, 2),
+        "steps": args.steps,
+        "variants": rows,
     }
     print(json.dumps(result, indent=2))
 

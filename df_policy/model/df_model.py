@@ -134,8 +134,10 @@ class DiffusionForcingModel(nn.Module):
         self, z_prev: torch.Tensor, token: Token, levels: torch.Tensor,
         generator: torch.Generator | None = None, noise: Token | None = None,
     ) -> torch.Tensor:
-        """The filter update: noise the observed token to ``levels`` and return the new latent."""
-        return self.step(z_prev, self.noise_token(token, levels, generator, noise), levels)[0]
+        """The filter update: noise the observed token to ``levels`` and return the new latent
+        (:meth:`step` without decoding x0_hat, which the update does not use)."""
+        noisy = self.noise_token(token, levels, generator, noise)
+        return self.transition(z_prev, self.encode(noisy), levels)
 
     def prediction_noise(self, batch: int, samples: int, generator: torch.Generator | None,
                          device: torch.device | str = "cpu") -> Token:

@@ -36,11 +36,13 @@ def providers_for(device: torch.device) -> list[str]:
     return [*gpu, "CPUExecutionProvider"]
 
 
-def session_options(threads: int) -> ort.SessionOptions:
-    """Every graph optimisation, ``threads`` intra-op threads, sequential execution, no
-    spinning."""
+def session_options(
+    threads: int, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+) -> ort.SessionOptions:
+    """Graph optimisations up to ``level`` (default: all), ``threads`` intra-op threads,
+    sequential execution, no spinning."""
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = level
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -60,7 +62,9 @@ class OnnxBackend:
     """The checkpoint's exported graphs in ONNX Runtime sessions. Tensors stay on the CPU."""
 
     def __init__(self, loaded: LoadedCheckpoint, steps: int, samples: int,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None,
+                 options: ort.SessionOptions | None = None) -> None:
+        """``options``: default :func:`session_options` with torch's thread count."""
         self.device = torch.device("cpu")
         if next(loaded.model.parameters()).device != self.device:
             raise ConfigError("backend onnxruntime reads a checkpoint loaded on the CPU "
@@ -70,7 +74,7 @@ class OnnxBackend:
         self.modalities = loaded.config.modalities
         self.cameras = loaded.config.cameras
         providers = providers_for(device or self.device)
-        options = session_options(torch.get_num_threads())
+        options = options or session_options(torch.get_num_threads())
         self.sessions: dict[str, ort.InferenceSession] = {}
         for graph, file in GRAPH_FILES.items():
             path = loaded.path / file
