@@ -126,6 +126,19 @@ def test_teleop_leaves_no_viewer_thread_running():
     assert "left: []" in run.stdout, run.stdout
 
 
+def save_with_return(teleop: subprocess.Popen, window: str, env: dict[str, str]) -> str:
+    """Press Enter until teleop saves and exits (on a loaded machine an X key event sent
+    while the viewer is busy can be lost); returns its output."""
+    for _ in range(5):
+        subprocess.run(["xdotool", "key", "--window", window, "Return"], env=env, check=False)
+        try:
+            return teleop.communicate(timeout=15)[0]
+        except subprocess.TimeoutExpired:
+            continue
+    teleop.kill()
+    return "teleop never exited: " + teleop.communicate()[0]
+
+
 @needs_xvfb
 def test_teleop_end_to_end_under_xvfb(tmp_path):
     out = tmp_path / "teleop.zarr"
@@ -148,8 +161,7 @@ def test_teleop_end_to_end_under_xvfb(tmp_path):
             subprocess.run(["xdotool", "key", "--window", window, key], env=env, check=True)
             time.sleep(0.15)
         time.sleep(1.5)
-        subprocess.run(["xdotool", "key", "--window", window, "Return"], env=env, check=True)
-        output, _ = teleop.communicate(timeout=60)
+        output = save_with_return(teleop, window, env)
         assert teleop.returncode == 0, output
     store = EpisodeStore.open(out)
     episode = store.episode(0)
