@@ -19,6 +19,7 @@ from df_policy.model.df_model import LevelSampling
 SCHEDULED = frozenset({
     "batch_size", "whole_token_prob", "first_clean_prob", "policy_query_prob",
     "camera_dropout_prob", "camera_dropout_weights", "action_weight", "window_tokens",
+    "window_batch_size",
     "start_window_prob", "start_window_tokens", "image_loss_share", "augment_prob",
     "augment_strength", "shadow_prob", "fault_prob",
 })
@@ -75,6 +76,10 @@ class TrainConfig:
     trains N consecutive tokens of every sequence, from one start drawn per batch; the tokens
     before it are a burn-in that builds the latent from the episode's start without gradient
     (the context is kept; the back-propagation is truncated to the window)."""
+    window_batch_size: int = 0
+    """Sequences per batch of windows and start windows (0: ``batch_size``): a short
+    sequence runs many rows at once for the cost of a few, so a window batch can hold about
+    as many tokens as a whole-episode one."""
     start_window_prob: float = 0.0
     """Chance per batch that every episode is cut to its first ``start_window_tokens`` tokens:
     more gradient on the episode's start, where the context that memory must carry is seen
@@ -128,6 +133,7 @@ class TrainConfig:
             require(all(w >= 0 for w in self.camera_dropout_weights)
                     and sum(self.camera_dropout_weights) > 0, "camera_dropout_weights",
                     "must be >= 0 with a positive sum")
+        require(self.window_batch_size >= 0, "window_batch_size", "must be >= 0")
         require(self.window_tokens >= 0, "window_tokens", "must be >= 0 (0: whole episodes)")
         require(self.start_window_tokens >= 2, "start_window_tokens", "must be >= 2")
         require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",

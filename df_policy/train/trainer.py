@@ -55,14 +55,15 @@ def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.
     """Sample a batch as ``cfg`` (one stage's resolved config) asks: whole episodes, an
     episode-start window or a window after a burn-in; then augmentation and sensor faults."""
     burn_in = 0
+    rows = cfg.window_batch_size or cfg.batch_size
     start_window = (cfg.start_window_prob > 0
                     and bool(torch.rand((), generator=generator) < cfg.start_window_prob))
     if start_window:
         tokens, token_mask, modality_mask = dataset.sample_batch(
-            cfg.batch_size, normalizer, generator, max_tokens=cfg.start_window_tokens)
+            rows, normalizer, generator, max_tokens=cfg.start_window_tokens)
     elif cfg.window_tokens > 0:
         tokens, token_mask, modality_mask, burn_in = dataset.sample_window(
-            cfg.batch_size, normalizer, generator, cfg.window_tokens)
+            rows, normalizer, generator, cfg.window_tokens)
     else:
         tokens, token_mask, modality_mask = dataset.sample_batch(cfg.batch_size, normalizer,
                                                                  generator)
