@@ -38,7 +38,8 @@ from pathlib import Path
 
 # Set before torch loads OpenMP: the variants share this process, and a variant's OpenMP
 # threads spinning after its step would steal the cores of the next one (on this busy 2-core
-# machine that cost ONNX Runtime 4x and torch itself 40x: docs/decisions.md, "ONNX Runtime").
+# machine that cost ONNX Runtime about 5x and torch itself 30-50x: docs/decisions.md, "ONNX
+# export and the ONNX Runtime backend").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np

@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from df_policy.cli import main
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.eval.runner import run_episode
 from df_policy.policy.config import RuntimeConfig
@@ -117,6 +118,11 @@ def test_an_older_export_or_no_export_is_refused(exported, tmp_path):
     shutil.copy2(exported / GRAPH_FILES["absorb"], older / GRAPH_FILES["absorb"])
     with pytest.raises(CheckpointError, match="cannot read .*predict.onnx"):
         load_policy(older, "cpu", config=ORT)
+
+
+def test_export_asks_for_a_run_or_a_checkpoint(capsys):
+    assert main(["export", "--onnx"]) == 2
+    assert "--onnx --checkpoint FOLDER" in capsys.readouterr().err
 
 
 def test_backend_choice_is_checked():
