@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,13 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64, String
 
 from df_policy.data.messages import msg_to_pose
+from df_policy.errors import DfPolicyError
 from df_policy.images import image_to_rgb
-from df_policy.ros.graph import ros_environment
+from df_policy.ros.graph import ros_environment, stop_group
 from df_policy.viz.live_view import LiveView
+
+READY = "view node subscribed"
+"""What the node prints once its subscriptions exist."""
 
 
 class ViewNode(Node):
@@ -110,12 +115,24 @@ class ViewNode(Node):
             self.ended = True
 
 
-def start_view_process(target: str, log: Path) -> subprocess.Popen:
-    """Run this module's node in a new process group (stop it with SIGINT to the group)."""
+def start_view_process(target: str, log: Path, timeout: float = 60.0) -> subprocess.Popen:
+    """Run this module's node in a new process group (stop it with SIGINT to the group);
+    returns once it subscribes, so it sees the graph's first messages.
+
+    Raises:
+        DfPolicyError: when the node exits or is not up within ``timeout`` seconds.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "df_policy.ros.view_node", str(target)],
-                            env=ros_environment(), stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "df_policy.ros.view_node", str(target)],
+                               env=ros_environment(), stdout=log.open("w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while READY not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_group(process)
+            raise DfPolicyError(f"the view node did not start; see {log}")
+        time.sleep(0.1)
+    return process
 
 
 def main(args: list[str] | None = None) -> None:
@@ -126,7 +143,9 @@ def main(args: list[str] | None = None) -> None:
     view = LiveView(argv[0], SimConfig().cameras)
     try:
         with rclpy.init():
-            rclpy.spin(ViewNode(view))
+            node = ViewNode(view)
+            print(READY, flush=True)
+            rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
