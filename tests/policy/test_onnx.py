@@ -13,11 +13,14 @@ from safetensors.torch import load_file, save_file
 from df_policy.cli import main
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.eval.runner import run_episode
+from df_policy.model.config import ModelConfig
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.onnx_export import FORMAT, GRAPH_FILES, export_onnx
 from df_policy.policy.runtime import DFPolicy, load_policy
 from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
+from df_policy.train.config import TrainConfig
+from df_policy.train.trainer import train
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "df_fruit_swap"
 ORT = RuntimeConfig(backend="onnxruntime")
@@ -123,6 +126,18 @@ def test_an_older_export_or_no_export_is_refused(exported, tmp_path):
 def test_export_asks_for_a_run_or_a_checkpoint(capsys):
     assert main(["export", "--onnx"]) == 2
     assert "--onnx --checkpoint FOLDER" in capsys.readouterr().err
+
+
+def test_the_dp_baseline_runs_on_torch_only(sim_store, tmp_path):
+    run = tmp_path / "dp"
+    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, channels=(16,),
+                        level_embedding=16, action_hidden=32, sampling_steps=2)
+    train(sim_store, model, TrainConfig(steps=1, batch_size=1, warmup_steps=1, device="cpu",
+                                        num_threads=1), run, progress=False, kind="dp")
+    with pytest.raises(ConfigError, match="DP-style baseline, which runs on the torch backend"):
+        load_policy(run, "cpu", config=ORT)
+    with pytest.raises(CheckpointError, match="only the DF policy exports to ONNX"):
+        export_onnx(run)
 
 
 def test_backend_choice_is_checked():
