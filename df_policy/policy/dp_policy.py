@@ -64,4 +64,5 @@ class DPPolicy(CheckpointPolicy):
             forecast=frames,
             timings_ms={"prepare": 1000 * (prepared - started),
                         "predict": 1000 * (done - prepared), "total": 1000 * (done - started)},
+            backend=f"torch/{device.type}",
         )
