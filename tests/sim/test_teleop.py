@@ -126,6 +126,18 @@ def test_teleop_leaves_no_viewer_thread_running():
     assert "left: []" in run.stdout, run.stdout
 
 
+def wait_for_steps(recording: Path, deadline: float) -> None:
+    """Wait until teleop's loop runs (its --view recording grows), then a second more: keys
+    sent while a loaded machine still starts the viewer are lost."""
+    sizes = [0]
+    while time.monotonic() < deadline:
+        sizes.append(recording.stat().st_size if recording.exists() else 0)
+        if sizes[-1] > sizes[-2] > 0:
+            break
+        time.sleep(0.5)
+    time.sleep(1.0)
+
+
 def save_with_return(teleop: subprocess.Popen, window: str, env: dict[str, str]) -> str:
     """Press Enter until teleop saves and exits (on a loaded machine an X key event sent
     while the viewer is busy can be lost); returns its output."""
@@ -156,7 +168,7 @@ def test_teleop_end_to_end_under_xvfb(tmp_path):
                                    capture_output=True, text=True)
             window = found.stdout.split()[0] if found.stdout.split() else ""
         assert window, "the viewer window appeared"
-        time.sleep(1.0)
+        wait_for_steps(tmp_path / "view.rrd", deadline)
         for key in ["Down"] * 4 + ["Prior"] * 2:
             subprocess.run(["xdotool", "key", "--window", window, key], env=env, check=True)
             time.sleep(0.15)
