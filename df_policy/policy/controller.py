@@ -83,6 +83,7 @@ class Command:
         values["measured_pose"] = self.pose_problem or "ok"
         values["new_chunk"] = str(self.new_chunk).lower()
         if self.output is not None:
+            values["backend"] = self.output.backend
             values.update({f"{cam}/level": str(v) for cam, v in self.output.levels.items()})
             values.update({f"{cam}/surprise": f"{v:.2f}"
                            for cam, v in self.output.surprise.items()})

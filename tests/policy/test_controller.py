@@ -81,6 +81,7 @@ def test_start_gate_holds_at_the_measured_pose_until_every_camera_delivered():
     tick = run(controller, 1, start=1)[0]
     assert not tick.hold and tick.new_chunk and scripted.executed == [None]
     assert tick.report()["front/level"] == "0" and tick.report()["latency_ms/total"] == "1.00"
+    assert tick.report()["backend"] == "torch"  # what runs the model, shown in diagnostics
 
 
 def test_commands_stay_in_the_workspace_and_within_the_step_limit():
