@@ -11,7 +11,8 @@ Notation (paper -> code)::
     x0_hat_t       heads(z_t): the predicted clean token
 
 Training (:meth:`DiffusionForcingModel.loss`) draws independent levels per token, per sample and
-per modality, runs the recurrence over whole episodes (full back-propagation, no detach) and
+per modality, runs the recurrence over whole episodes (full back-propagation, no detach; or a
+window after a no-grad burn-in from the episode start) and
 regresses x0 with a masked mean over valid tokens and modalities. At run time the same
 :meth:`step` absorbs an observation (the filter update) and, from the resulting latent, DDIM
 predicts the next token (:meth:`predict_next`); the latent produced while sampling is discarded.
