@@ -24,8 +24,8 @@ import sys
 import numpy as np
 import torch
 
+from df_policy.eval.episode import run_episode
 from df_policy.eval.grasps import Grasp, GraspLog
-from df_policy.eval.runner import run_episode
 from df_policy.policy.runtime import load_policy
 from df_policy.sim.config import SimConfig
 

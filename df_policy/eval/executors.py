@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from df_policy.errors import ConfigError
+from df_policy.eval.episode import run_episode
 from df_policy.policy.config import RuntimeConfig
 from df_policy.sim.config import SimConfig
 
@@ -46,7 +47,6 @@ def run_task(task: EpisodeTask) -> dict[str, Any]:
     """Run one episode in this process (one torch thread; policies cached per process)."""
     import torch
 
-    from df_policy.eval.runner import run_episode
     from df_policy.policy.runtime import load_policy
 
     torch.set_num_threads(1)

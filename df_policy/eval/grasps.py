@@ -1,7 +1,7 @@
 """Where each grasp of an episode closed, relative to the fruit, and whether it lifted it.
 
 A :class:`GraspLog` watches an episode from privileged simulator state (it is an observer for
-:func:`df_policy.eval.runner.run_episode`, or for any loop that steps a ``FruitSwapEnv``): every
+:func:`df_policy.eval.episode.run_episode`, or for any loop that steps a ``FruitSwapEnv``): every
 time the gripper command closes, it notes the fruit nearest the tool centre and the tool
 centre's offset from that fruit's centre; the grasp counts as lifted if the fruit rises off the
 table before the gripper opens again. This tells a grasp that missed from one that held and

@@ -1,7 +1,7 @@
 """``df-policy eval --view``: watch closed-loop episodes of a checkpoint in rerun.
 
 The first ``episodes`` seeds of each severity run in this process, through the same
-:func:`~df_policy.eval.runner.run_episode` as the evaluation, with a
+:func:`~df_policy.eval.episode.run_episode` as the evaluation, with a
 :class:`~df_policy.viz.live_view.LiveView` as the observer; the parallel evaluation then runs
 as usual.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from df_policy.eval.runner import run_episode
+from df_policy.eval.episode import run_episode
 from df_policy.eval.suites import check_severity, default_severities
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.runtime import load_policy

@@ -121,7 +121,7 @@ class LiveView:
         self.recording.log("events", rr.TextLog(text, level=level))
 
     def eval_observer(self) -> Callable[[Any, np.ndarray, Any], None]:
-        """An ``observer(env, action, tick)`` for :func:`df_policy.eval.runner.run_episode`.
+        """An ``observer(env, action, tick)`` for :func:`df_policy.eval.episode.run_episode`.
 
         The camera panels are rendered from the world after the step with the view's own
         renderers: they show the scene (occluders, distractors, light) but not faults that act

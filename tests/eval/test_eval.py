@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from df_policy.errors import ConfigError
-from df_policy.eval.runner import run_episode
+from df_policy.eval.episode import run_episode
 from df_policy.eval.stats import wilson_interval
 from df_policy.eval.suites import SUITES, make_setup
 from df_policy.sim.config import SimConfig

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from df_policy.eval.runner import EVAL_SAFETY, run_episode
+from df_policy.eval.episode import EVAL_SAFETY, run_episode
 from df_policy.eval.suites import make_setup
 from df_policy.policy.controller import Controller
 from df_policy.policy.runtime import PolicyOutput

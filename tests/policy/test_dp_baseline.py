@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from df_policy.errors import CheckpointError
-from df_policy.eval.runner import run_episode
+from df_policy.eval.episode import run_episode
 from df_policy.model.config import ModelConfig
 from df_policy.model.dp_model import DiffusionPolicyModel
 from df_policy.policy.dp_policy import DPPolicy

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from df_policy.cli import main
 from df_policy.errors import CheckpointError, ConfigError
-from df_policy.eval.runner import run_episode
+from df_policy.eval.episode import run_episode
 from df_policy.model.config import ModelConfig
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.onnx_export import FORMAT, GRAPH_FILES, export_onnx

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from df_policy.eval.runner import run_episode
+from df_policy.eval.episode import run_episode
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.runtime import DFPolicy
 from df_policy.seeds import EVAL_SEED_OFFSET

@@ -127,7 +127,7 @@ def test_launch_file_executables_and_parameters(monkeypatch):
 def test_node_safety_defaults_are_the_evaluations():
     """The evaluation runs SafetyConfig's defaults (overruns aside); the node's parameters and
     config/arm.yaml must mean the same robot."""
-    from df_policy.eval.runner import EVAL_SAFETY
+    from df_policy.eval.episode import EVAL_SAFETY
 
     params = yaml.safe_load((ROOT / "config" / "arm.yaml").read_text())
     node = params["policy_node"]["ros__parameters"]

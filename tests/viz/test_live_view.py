@@ -8,7 +8,7 @@ import pytest
 
 from df_policy.cli import main
 from df_policy.errors import ConfigError
-from df_policy.eval.runner import run_episode
+from df_policy.eval.episode import run_episode
 from df_policy.policy.runtime import load_policy
 from df_policy.sim.config import SimConfig
 from df_policy.viz.live_view import LiveView
