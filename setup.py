@@ -16,6 +16,7 @@ setup(
     # ROS wheels and torch are installed from requirements.txt, not here (ament_python convention:
     # an apt-installed ROS must not get pip wheels layered on it).
     install_requires=["numpy", "pyyaml", "mujoco", "gymnasium", "zarr", "safetensors", "tqdm"],
+    extras_require={"test": ["pytest"]},  # also what tells `colcon test` to run pytest
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -1,8 +1,11 @@
 """The ROS-native build: `colcon build` of a copy of the checkout into install/, then, with
-install/setup.bash sourced, the node executables of that prefix run the fruit swap over DDS."""
+install/setup.bash sourced, the node executables of that prefix run the fruit swap over DDS, and
+`colcon test` runs the package's tests from the workspace (a fast subset: the whole suite is
+`make test`)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,9 +16,12 @@ import yaml
 from df_policy.ros.graph import ros_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_FILES = ("df_policy", "launch", "config", "sim", "scripts", "resource",
-                 "data/checkpoints/df_fruit_swap", "setup.py", "setup.cfg", "package.xml")
-"""What the package is built from (no caches, no data stores, no runs)."""
+PACKAGE_FILES = ("df_policy", "launch", "config", "sim", "scripts", "resource", "tests",
+                 "data/checkpoints/df_fruit_swap", "setup.py", "setup.cfg", "package.xml",
+                 "pyproject.toml")
+"""What the package is built and tested from (no caches, no data stores, no runs)."""
+COLCON_TESTS = ("tests/test_config.py", "tests/ros/test_launch_static.py")
+"""What `colcon test` runs here: configs and the launch file, against the built package."""
 
 
 def copy_checkout(dest):
@@ -57,3 +63,11 @@ def test_colcon_build_and_the_installed_nodes_run_the_demo(tmp_path):
     assert result["episodes"] == 1 and result["outcomes"][0]["steps"] == 10
     log = (workspace / "results" / "demo_logs" / "policy_node.log").read_text()
     assert f"loaded {share / 'checkpoints' / 'df_fruit_swap'}" in log
+
+    tested = subprocess.run(
+        ["bash", "-c", "source install/setup.bash && colcon test --base-paths src "
+         f"--pytest-args {' '.join(COLCON_TESTS)} && colcon test-result --verbose"],
+        cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    summary = re.search(r"Summary: (\d+) tests, 0 errors, 0 failures", tested.stdout)
+    assert summary and int(summary.group(1)) >= 10, tested.stdout[-3000:]
