@@ -197,14 +197,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from df_policy.ros.graph import run_demo, stop_group
 
     view = None
+    view_log = Path("results/demo_logs/view_node.log")
     if args.view:
         from df_policy.ros.view_node import start_view_process
         from df_policy.viz.live_view import check_target
 
-        view = start_view_process(check_target(args.view),
-                                  Path("results/demo_logs/view_node.log"))
+        view = start_view_process(check_target(args.view), view_log)
     try:
         result = run_demo(args.episodes, args.params, args.checkpoint, args.json, args.video)
+        if view is not None:
+            from df_policy.ros.view_node import wait_for_episodes
+
+            wait_for_episodes(view_log, [o["seed"] for o in result["outcomes"]])
     finally:
         if view is not None:
             stop_group(view)  # SIGINT: the view node finishes the recording

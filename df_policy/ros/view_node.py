@@ -36,6 +36,8 @@ from df_policy.viz.live_view import LiveView
 
 READY = "view node subscribed"
 """What the node prints once its subscriptions exist."""
+ENDED = "view node ended seed"
+"""What the node prints, with the seed, once an episode's outcome is in the recording."""
 
 
 class ViewNode(Node):
@@ -113,6 +115,7 @@ class ViewNode(Node):
         if status.get("done"):
             self.view.end_episode(bool(status["success"]), f"(stage {status['stage']})")
             self.ended = True
+            print(f"{ENDED} {self.seed}", flush=True)
 
 
 def start_view_process(target: str, log: Path, timeout: float = 60.0) -> subprocess.Popen:
@@ -133,6 +136,15 @@ def start_view_process(target: str, log: Path, timeout: float = 60.0) -> subproc
             raise DfPolicyError(f"the view node did not start; see {log}")
         time.sleep(0.1)
     return process
+
+
+def wait_for_episodes(log: Path, seeds: list[int], timeout: float = 10.0) -> None:
+    """Return once the view node's ``log`` says the episodes of ``seeds`` are recorded (their
+    last messages may still be in flight when the demo ends), or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    expected = {f"{ENDED} {seed}" for seed in seeds}
+    while not expected <= set(log.read_text().splitlines()) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def main(args: list[str] | None = None) -> None:
