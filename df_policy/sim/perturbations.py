@@ -56,21 +56,12 @@ class Freeze:
     def __init__(
         self, duration: int, rng: np.random.Generator, start_min: int = 5, start_max: int = 60
     ) -> None:
-        if duration < 0:
-            raise ValueError(f"freeze duration must be >= 0, got {duration}")
-        self.duration = duration
-        self.start = int(rng.integers(start_min, max(start_min + 1, start_max)))
-        self.step = 0
+        self.window = Window(duration, rng, start_min, start_max)
         self.held: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The live frame, or the held one inside the frozen window."""
-        frozen = self.start <= self.step < self.start + self.duration
-        self.step += 1
-        if not frozen:
-            self.held = frame
-            return frame
-        if self.held is None:
+        if not self.window.tick() or self.held is None:
             self.held = frame
         return self.held
 
