@@ -5,6 +5,7 @@ time and send the finished episode back; the main process is the store's only wr
 appends episodes in seed order. Episode i of a run uses seed ``cfg.seed + i``; with
 ``only_success`` a failed seed is skipped and later seeds fill its place. ``resume`` continues
 an interrupted store after the last seed it holds (the run's ``seed`` is then ignored).
+``operator`` makes the expert move like a human operator (:mod:`df_policy.sim.operator`).
 
 Files beside a store ``demos.zarr``: ``demos_config.yaml`` (resolved configs of the latest
 run) and ``demos_videos/episode_NNNN.mp4`` (the first ``videos`` episodes, cameras side by
@@ -31,9 +32,11 @@ from df_policy.data.store import EpisodeStore
 from df_policy.data.video import write_episode_video
 from df_policy.errors import DataError
 from df_policy.sim.config import SimConfig
+from df_policy.sim.operator import OperatorStyle
 
 _worker_env = None
 _worker_fumble_prob = 0.0
+_worker_operator: OperatorStyle | None = None
 
 
 def sibling(store_path: Path, suffix: str) -> Path:
@@ -41,18 +44,20 @@ def sibling(store_path: Path, suffix: str) -> Path:
     return store_path.with_name(store_path.name.removesuffix(".zarr") + suffix)
 
 
-def run_expert_episode(env: Any, seed: int, fumble_prob: float = 0.0
+def run_expert_episode(env: Any, seed: int, fumble_prob: float = 0.0,
+                       operator: OperatorStyle | None = None
                        ) -> tuple[dict[str, np.ndarray], bool]:
     """Roll out the scripted expert in ``env`` for ``seed``; returns (arrays, success).
 
     The arrays hold the expert's intended actions; the arm executes them, offset while the
-    expert fumbles (``fumble_prob``, see :mod:`df_policy.sim.expert`).
+    expert fumbles (``fumble_prob``, see :mod:`df_policy.sim.expert`). With ``operator`` the
+    expert varies its speed, pauses, misses approaches and regrasps like a person.
     """
     from df_policy.sim.episode import EpisodeBuffer
     from df_policy.sim.expert import ScriptedExpert
 
     obs, info = env.reset(seed=seed)
-    expert = ScriptedExpert(env, np.random.default_rng(seed), fumble_prob)
+    expert = ScriptedExpert(env, np.random.default_rng(seed), fumble_prob, operator)
     buffer = EpisodeBuffer(env.config.cameras)
     for _ in range(env.config.max_steps):
         action = expert.act(obs)
@@ -63,25 +68,27 @@ def run_expert_episode(env: Any, seed: int, fumble_prob: float = 0.0
     return buffer.arrays(), bool(info["is_success"])
 
 
-def _init_worker(sim: SimConfig, fumble_prob: float) -> None:
-    global _worker_env, _worker_fumble_prob
+def _init_worker(sim: SimConfig, fumble_prob: float, operator: OperatorStyle | None) -> None:
+    global _worker_env, _worker_fumble_prob, _worker_operator
     from df_policy.sim.env import FruitSwapEnv
 
     _worker_env = FruitSwapEnv(sim)
     _worker_fumble_prob = fumble_prob
+    _worker_operator = operator
 
 
 def _worker_episode(seed: int) -> tuple[int, dict[str, np.ndarray], bool]:
-    arrays, success = run_expert_episode(_worker_env, seed, _worker_fumble_prob)
+    arrays, success = run_expert_episode(_worker_env, seed, _worker_fumble_prob, _worker_operator)
     return seed, arrays, success
 
 
 def _episodes(
-    sim: SimConfig, first_seed: int, workers: int, fumble_prob: float
+    sim: SimConfig, first_seed: int, workers: int, fumble_prob: float,
+    operator: OperatorStyle | None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray], bool]]:
     """Endless stream of expert episodes for seeds first_seed, first_seed + 1, ... in order."""
     context = multiprocessing.get_context("spawn")
-    initargs = (sim, fumble_prob)
+    initargs = (sim, fumble_prob, operator)
     with futures.ProcessPoolExecutor(workers, context, _init_worker, initargs) as pool:
         pending: dict[int, futures.Future] = {}
         next_seed = first_seed
@@ -127,7 +134,8 @@ def collect(
     bar = tqdm(total=cfg.episodes, initial=store.n_episodes, disable=not progress,
                unit="episode", desc="collect")
     try:
-        with contextlib.closing(_episodes(sim, first_seed, cfg.workers, cfg.fumble_prob)) as stream:
+        stream = _episodes(sim, first_seed, cfg.workers, cfg.fumble_prob, cfg.operator)
+        with contextlib.closing(stream):
             while store.n_episodes < cfg.episodes:  # the pool starts on the first next()
                 seed, arrays, success = next(stream)
                 attempted += 1

@@ -7,6 +7,7 @@ import dataclasses
 from df_policy.config import require
 from df_policy.data.messages import ARM_JOINTS, FINGER_JOINTS
 from df_policy.keys import JOINT_DIM
+from df_policy.sim.operator import OperatorStyle
 
 
 @dataclasses.dataclass
@@ -28,6 +29,9 @@ class CollectConfig:
     fumble_prob: float = 0.0
     """Chance that a move's pick or place is fumbled on purpose (the executed command offset
     sideways, the recorded action not), so the episode shows the expert's recovery."""
+    operator: OperatorStyle | None = None
+    """Imitate a human operator (speed drift, pauses, off-centre approaches, regrasps); null:
+    the plain expert. ``{}`` takes every default of :class:`OperatorStyle`."""
 
     def __post_init__(self) -> None:
         require(self.episodes > 0, "episodes", "must be > 0")

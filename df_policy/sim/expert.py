@@ -19,6 +19,11 @@ intention, so the demonstrations show what to do when a grasp misses or a fruit 
 slot without teaching the policy to miss. Clean demonstrations never fail, so recoveries change
 nothing in them; fumbles draw from their own random stream, so ``fumble_prob = 0`` reproduces
 the plain expert exactly.
+
+Operator variability (an :class:`~df_policy.sim.operator.OperatorStyle`, off by default): the
+speed drifts within the episode, the arm pauses, approaches come in off-centre and are
+corrected, and a pick may be grasped twice. Unlike a fumble this is recorded as it is executed:
+it is what the operator meant to do. It draws from a third stream, after the fumbles'.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import dataclasses
 import numpy as np
 
 from df_policy.sim.env import FruitSwapEnv
+from df_policy.sim.operator import MovePlan, Operator, OperatorStyle
 
 PHASES = ("above_pick", "descend", "grasp", "lift", "carry", "lower", "release", "retreat")
 ARRIVE_TOLERANCE = 0.012
@@ -75,14 +81,17 @@ class ExpertStyle:
 
 class ScriptedExpert:
     """Privileged-state demonstrator. Call :meth:`reset` after ``env.reset``, then :meth:`act`
-    to get the action to record and :meth:`executed` for the one to send to the arm."""
+    to get the action to record and :meth:`executed` for the one to send to the arm.
+    ``operator`` adds a human operator's variability (:mod:`df_policy.sim.operator`)."""
 
     def __init__(self, env: FruitSwapEnv, rng: np.random.Generator,
-                 fumble_prob: float = 0.0) -> None:
+                 fumble_prob: float = 0.0, operator: OperatorStyle | None = None) -> None:
         self.env = env
         self.rng = rng
         self.fumble_prob = fumble_prob
         self.fumble_rng = rng.spawn(1)[0]  # own stream: fumbles leave the styles unchanged
+        self.operator = None if operator is None else Operator(
+            operator, rng.spawn(1)[0], env.config.control_hz)
         self.reset()
 
     def reset(self) -> None:
@@ -101,6 +110,14 @@ class ScriptedExpert:
         self.done = False
         self.retries = 0
         self.fumble: tuple[str, np.ndarray] | None = self._draw_fumble()
+        self.steps = 0
+        if self.operator is not None:
+            self.operator.new_episode(env.config.max_steps)
+        # The operator's plan of each move (nothing without one), and the events of the current
+        # move's plan that have not happened yet.
+        self.plans = [MovePlan() if self.operator is None else self.operator.plan_move()
+                      for _ in self.moves]
+        self.todo = self.plans[0].events()
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The next action (8,) ``[x, y, z, qw, qx, qy, qz, grip]``."""
@@ -111,6 +128,7 @@ class ScriptedExpert:
         else:
             self._advance()
         noisy = self.target + self.rng.normal(0.0, self.style.tremor, 3)
+        self.steps += 1
         return np.concatenate([noisy, self.env.down_quat, [self.grip]]).astype(np.float32)
 
     def executed(self, action: np.ndarray) -> np.ndarray:
@@ -142,7 +160,11 @@ class ScriptedExpert:
         reached = waypoint + self._fumble_offset()
         close = np.linalg.norm(self.env.tcp_pose()[:3] - reached) < ARRIVE_TOLERANCE
         if arrived and (close or self.phase_steps > 3 * self.env.config.control_hz):
-            self._next_phase()
+            if phase in self.todo:  # an off-centre approach got there: now correct it
+                self.todo.discard(phase)
+                self.phase_steps = 0
+            else:
+                self._next_phase()
 
     def _waypoint(self, phase: str, fruit: str, destination: str) -> np.ndarray:
         env = self.env
@@ -151,7 +173,7 @@ class ScriptedExpert:
         slot = env.slot_positions()[destination]
         radius = 0.029
         if phase == "above_pick":
-            return np.array([fruit_pos[0], fruit_pos[1], height])
+            return np.array([fruit_pos[0], fruit_pos[1], height]) + self._approach_offset(phase)
         if phase == "descend":
             return np.array([fruit_pos[0], fruit_pos[1], max(fruit_pos[2] - 0.002, 0.02)])
         if phase in ("lift", "retreat"):
@@ -159,7 +181,7 @@ class ScriptedExpert:
         if phase == "carry":
             if self.carry_start is None:
                 self.carry_start = self.target.copy()
-            end = np.array([slot[0], slot[1], height])
+            end = np.array([slot[0], slot[1], height]) + self._approach_offset(phase)
             return self._arc_point(self.carry_start, end)
         if phase == "lower":
             return np.array([slot[0], slot[1], radius + 0.008])
@@ -179,13 +201,26 @@ class ScriptedExpert:
             return end
         return bulge
 
+    def _approach_offset(self, phase: str) -> np.ndarray:
+        """The operator's off-centre miss of approach ``phase`` until it has been corrected."""
+        if phase not in self.todo:
+            return np.zeros(3)
+        return self.plans[self.move_index].approach[phase]
+
+    def _speed(self) -> float:
+        """Largest target move this step: the style's speed, drifting with an operator."""
+        if self.operator is None:
+            return self.style.speed
+        return self.style.speed * self.operator.speed_factor(self.steps)
+
     def _step_towards(self, waypoint: np.ndarray) -> None:
         delta = waypoint - self.target
         distance = np.linalg.norm(delta)
-        if distance <= self.style.speed:
+        speed = self._speed()
+        if distance <= speed:
             self.target = waypoint.copy()
         else:
-            self.target = self.target + delta * (self.style.speed / distance)
+            self.target = self.target + delta * (speed / distance)
 
     def _lifted(self, fruit: str) -> bool:
         return bool(self.env.fruit_positions()[fruit][2] > HELD_HEIGHT)
@@ -204,11 +239,15 @@ class ScriptedExpert:
     def _retry(self) -> None:
         """Start the current move again from its first phase, gripper open, without fumble."""
         self.retries += 1
+        self.fumble = None
+        self._restart_move()
+
+    def _restart_move(self) -> None:
+        """Go back to the current move's first phase with the gripper open."""
         self.phase_index = 0
         self.phase_steps = 0
         self.grip = 0.0
         self.carry_start = None
-        self.fumble = None
 
     def _draw_fumble(self) -> tuple[str, np.ndarray] | None:
         """Whether the coming move is fumbled: its kind and sideways offset, or None."""
@@ -226,13 +265,23 @@ class ScriptedExpert:
         return offset if PHASES[self.phase_index] in FUMBLE_PHASES[kind] else np.zeros(3)
 
     def _next_phase(self) -> None:
-        if self._failed(PHASES[self.phase_index]):
+        phase = PHASES[self.phase_index]
+        if self._failed(phase):
             self._retry()
+            return
+        plan = self.plans[self.move_index]
+        if phase == "grasp" and "regrasp" in self.todo:
+            self.todo.discard("regrasp")
+            self.pause = self.style.grasp_steps  # hold still while the gripper opens
+            self._restart_move()  # then approach from above and grasp again
             return
         self.phase_steps = 0
         if self.rng.random() < self.style.pause_prob:
             self.pause = int(self.rng.integers(1, 5))
-        if PHASES[self.phase_index] == "carry":
+        if phase == plan.pause_after and "pause" in self.todo:
+            self.todo.discard("pause")
+            self.pause += plan.pause_steps
+        if phase == "carry":
             self.carry_start = None
         self.phase_index += 1
         if self.phase_index == len(PHASES):
@@ -241,6 +290,7 @@ class ScriptedExpert:
             self.retries = 0
             self.done = self.move_index == len(self.moves)
             self.fumble = None if self.done else self._draw_fumble()
+            self.todo = set() if self.done else self.plans[self.move_index].events()
 
     def _home_position(self) -> np.ndarray:
         return np.array([-0.1, 0.0, 0.3])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+import yaml
 
 from df_policy.data.store import EpisodeStore
 from df_policy.keys import ACTION, FRONT
@@ -125,3 +126,23 @@ def test_recovery_demos_extend_a_clean_store(tmp_path):
     bad = run_cli("collect", "--out", str(tmp_path / "bad.zarr"), "--episodes", "1",
                   "--set", "fumble_prob=1.5", *quick)
     assert bad.returncode == 2 and "fumble_prob" in bad.stderr
+
+
+def test_operator_demos_from_a_seed_offset(tmp_path):
+    """Transfer sets: a fresh store can start at any seed, and ``operator`` reaches the expert."""
+    out = tmp_path / "operator.zarr"
+    quick = ["--workers", "1", "--videos", "0", "--quiet", *TINY]
+    result = run_cli("collect", "--out", str(out), "--episodes", "1", "--seed", "50000",
+                     "--set", "operator={regrasp_prob: 1.0}", *quick)
+    assert result.returncode == 0, result.stderr
+    store = EpisodeStore.open(out)
+    assert list(store.seeds()) == [50000] and store.successes().all()
+    grip = store.episode(0)[ACTION][:, 7]
+    assert np.sum((grip[1:] == 1.0) & (grip[:-1] == 0.0)) == 6, "every pick grasped twice"
+    resolved = yaml.safe_load((tmp_path / "operator_config.yaml").read_text())
+    assert resolved["collect"]["operator"]["regrasp_prob"] == 1.0
+    assert resolved["collect"]["operator"]["speed_variation"] == 0.3, "the other defaults"
+
+    bad = run_cli("collect", "--out", str(tmp_path / "bad.zarr"), "--episodes", "1",
+                  "--set", "operator={speed_variation: 1.0}", *quick)
+    assert bad.returncode == 2 and "speed_variation" in bad.stderr
