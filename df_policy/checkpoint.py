@@ -31,17 +31,20 @@ from safetensors.torch import load_file, save_file
 
 from df_policy.config import from_dict, save_resolved, to_dict
 from df_policy.errors import CheckpointError, ConfigError
-from df_policy.model.config import ModelConfig
+from df_policy.model.config import LongContextConfig, ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
+from df_policy.model.dp_long import LongContextModel
 from df_policy.model.dp_model import DiffusionPolicyModel
 from df_policy.model.tokens import ActionNormalizer
 
 LATEST = "LATEST"
 KEEP = 2
 """Checkpoint folders kept in a run (the newest ones)."""
-MODEL_KINDS: dict[str, type[torch.nn.Module]] = {
-    "df": DiffusionForcingModel, "dp": DiffusionPolicyModel}
-"""``policy.kind`` of config.yaml -> model class (the DF model, or the DP-style baseline)."""
+LONG_CONTEXT_KINDS = ("dp_long", "ptp")
+"""The long-context rivals (:mod:`df_policy.model.dp_long`), configured by a ``long_context``
+section beside ``model``."""
+POLICY_KINDS = ("df", "dp", *LONG_CONTEXT_KINDS)
+"""``policy.kind`` of config.yaml: the DF model, the DP-style baseline, the rivals."""
 
 
 @dataclasses.dataclass
@@ -49,7 +52,7 @@ class LoadedCheckpoint:
     """A model ready for inference, with what it needs to be used correctly."""
 
     model: torch.nn.Module
-    """A DiffusionForcingModel, or a DiffusionPolicyModel when ``kind`` is ``dp``."""
+    """The model :func:`make_model` builds for ``kind``."""
     normalizer: ActionNormalizer
     config: ModelConfig
     sections: dict[str, Any]
@@ -58,7 +61,7 @@ class LoadedCheckpoint:
 
     @property
     def kind(self) -> str:
-        """``df`` or ``dp`` (the ``policy.kind`` of config.yaml)."""
+        """One of :data:`POLICY_KINDS` (the ``policy.kind`` of config.yaml)."""
         return policy_kind(self.sections)
 
     def config_hash(self) -> str:
@@ -83,6 +86,26 @@ def config_record(loaded: LoadedCheckpoint) -> str:
 def policy_kind(sections: dict[str, Any]) -> str:
     """The policy kind a checkpoint's config sections name (``df`` when unnamed)."""
     return str((sections.get("policy") or {}).get("kind", "df"))
+
+
+def check_kind(kind: str, context: LongContextConfig | None = None) -> None:
+    """Raise ConfigError unless ``kind`` is one of :data:`POLICY_KINDS` and ``context`` is
+    None for the kinds it does not configure."""
+    if kind not in POLICY_KINDS:
+        raise ConfigError(f"unknown policy kind {kind!r} (known: {', '.join(POLICY_KINDS)})")
+    if context is not None and kind not in LONG_CONTEXT_KINDS:
+        raise ConfigError(f"long_context settings apply to the {' and '.join(LONG_CONTEXT_KINDS)} "
+                          f"policies only, not to {kind!r}")
+
+
+def make_model(kind: str, config: ModelConfig,
+               context: LongContextConfig | None = None) -> torch.nn.Module:
+    """The untrained model of policy ``kind``; ``context`` configures the long-context rivals
+    (default: :class:`LongContextConfig`'s defaults) and must be None for the others."""
+    check_kind(kind, context)
+    if kind in LONG_CONTEXT_KINDS:
+        return LongContextModel(config, context or LongContextConfig(), kind == "ptp")
+    return DiffusionForcingModel(config) if kind == "df" else DiffusionPolicyModel(config)
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -130,6 +153,11 @@ def checkpoint_dir(path: str | Path) -> Path:
     return path
 
 
+def checkpoint_kind(path: str | Path) -> str:
+    """The policy kind of a run or checkpoint folder, without loading its weights."""
+    return policy_kind(read_sections(checkpoint_dir(path)))
+
+
 def read_sections(folder: Path) -> dict[str, Any]:
     """config.yaml of a checkpoint folder as plain data."""
     try:
@@ -145,6 +173,20 @@ def model_config_of(sections: dict[str, Any], folder: Path) -> ModelConfig:
     """The ModelConfig a checkpoint was trained with."""
     try:
         return from_dict(ModelConfig, sections["model"], "model")
+    except ConfigError as err:
+        raise CheckpointError(f"{folder}: {err}") from None
+
+
+def context_config_of(sections: dict[str, Any], folder: Path) -> LongContextConfig | None:
+    """The LongContextConfig a rival's checkpoint was trained with; None for DF and DP."""
+    kind = policy_kind(sections)
+    if kind not in LONG_CONTEXT_KINDS:
+        return None
+    if "long_context" not in sections:
+        raise CheckpointError(f"{folder}/config.yaml holds a {kind!r} policy but no "
+                              "'long_context' section")
+    try:
+        return from_dict(LongContextConfig, sections["long_context"], "long_context")
     except ConfigError as err:
         raise CheckpointError(f"{folder}: {err}") from None
 
@@ -179,10 +221,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     sections = read_sections(folder)
     config = model_config_of(sections, folder)
     kind = policy_kind(sections)
-    if kind not in MODEL_KINDS:
+    if kind not in POLICY_KINDS:
         raise CheckpointError(f"{folder}: unknown policy kind {kind!r} "
-                              f"(known: {', '.join(MODEL_KINDS)})")
-    model = MODEL_KINDS[kind](config)
+                              f"(known: {', '.join(POLICY_KINDS)})")
+    model = make_model(kind, config, context_config_of(sections, folder))
     weights = folder / "ema.safetensors"
     load_weights(model, weights if weights.is_file() else folder / "model.safetensors")
     normalizer = ActionNormalizer(config.action_dim)

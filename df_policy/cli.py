@@ -122,20 +122,30 @@ def _cmd_convert_lerobot2zarr(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from df_policy.model.config import ModelConfig
+    from df_policy.checkpoint import LONG_CONTEXT_KINDS
+    from df_policy.model.config import LongContextConfig, ModelConfig
     from df_policy.train.config import TrainConfig
 
-    model_overrides = [o.removeprefix("model.") for o in args.overrides if o.startswith("model.")]
-    train_overrides = [o.removeprefix("train.") for o in args.overrides if o.startswith("train.")]
-    unknown = [o for o in args.overrides if not o.startswith(("model.", "train."))]
+    sections = ("model.", "train.", "long_context.")
+    overrides = {section: [o.removeprefix(section) for o in args.overrides
+                           if o.startswith(section)] for section in sections}
+    unknown = [o for o in args.overrides if not o.startswith(sections)]
     if unknown:
-        raise ConfigError(f"train overrides must start with model. or train.: {unknown}")
+        raise ConfigError(f"train overrides must start with {', '.join(sections)}: {unknown}")
     if args.steps is not None:
-        train_overrides.append(f"steps={args.steps}")
+        overrides["train."].append(f"steps={args.steps}")
     if args.device is not None:
-        train_overrides.append(f"device={args.device}")
-    model_cfg = load_section(args.config, "model", ModelConfig, model_overrides)
-    train_cfg = load_section(args.config, "train", TrainConfig, train_overrides)
+        overrides["train."].append(f"device={args.device}")
+    model_cfg = load_section(args.config, "model", ModelConfig, overrides["model."])
+    train_cfg = load_section(args.config, "train", TrainConfig, overrides["train."])
+    context_cfg = None
+    if args.policy in LONG_CONTEXT_KINDS:
+        context_file = args.long_context or data_dir("config") / "long_context.yaml"
+        context_cfg = load_section(context_file, "long_context", LongContextConfig,
+                                   overrides["long_context."])
+    elif args.long_context is not None or overrides["long_context."]:
+        raise ConfigError(f"--long-context and long_context.* settings apply to --policy "
+                          f"{' or '.join(LONG_CONTEXT_KINDS)} only, not to {args.policy}")
     from df_policy.train.trainer import train
 
     out = args.resume or args.out
@@ -153,17 +163,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
             load_section(data_dir("config") / "sim.yaml", "sim", SimConfig),
             Path(out) / "checkpoint_eval")
     result = train(args.data, model_cfg, train_cfg, out, resume=args.resume is not None,
-                   progress=not args.quiet, kind=args.policy, on_checkpoint=hook)
+                   progress=not args.quiet, kind=args.policy, on_checkpoint=hook,
+                   context_cfg=context_cfg)
     print(json.dumps(result, indent=2))
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from df_policy.checkpoint import checkpoint_kind
+    from df_policy.config import parse_overrides
     from df_policy.eval.executors import make_executor
     from df_policy.eval.runner import evaluate
-    from df_policy.policy.config import RuntimeConfig
+    from df_policy.policy.config import RuntimeConfig, check_runtime_keys
     from df_policy.sim.config import SimConfig
 
+    kind = checkpoint_kind(args.checkpoint)
+    if args.baseline and kind != "df":
+        raise ConfigError(f"--baseline {args.baseline} is a variant of a DF checkpoint; "
+                          f"{args.checkpoint} holds a {kind!r} policy")
+    check_runtime_keys(kind, parse_overrides(args.overrides))
     overrides = list(args.overrides)
     if args.baseline == "memoryless":
         overrides.append("memory=false")
@@ -320,8 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run folder")
     p.add_argument("--steps", type=int, help="total optimiser steps (overrides train.steps)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides train.device")
-    p.add_argument("--policy", choices=["df", "dp"], default="df",
-                   help="df: Diffusion Forcing (default); dp: the DP-style baseline")
+    p.add_argument("--policy", choices=["df", "dp", "dp_long", "ptp"], default="df",
+                   help="df: Diffusion Forcing (default); dp: the DP-style baseline (2-frame "
+                        "window); dp_long: Diffusion Policy on the last H tokens' images and "
+                        "actions; ptp: the same on images, with past-token prediction")
     p.add_argument("--eval-episodes", type=int, default=0, metavar="N",
                    help="after each checkpoint, run N clean simulated episodes and log the "
                         "success rate (checkpoint_eval.csv); 0 = off")
@@ -329,7 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=data_dir("config") / "model_cpu.yaml",
                    help="YAML with model: and train: sections (default: config/model_cpu.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="SECTION.KEY=VALUE", help="override model.X or train.X (repeatable)")
+                   metavar="SECTION.KEY=VALUE",
+                   help="override model.X, train.X or long_context.X (repeatable)")
+    p.add_argument("--long-context", type=Path, metavar="FILE",
+                   help="YAML with the long_context: section of --policy dp_long or ptp "
+                        "(default: config/long_context.yaml)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="closed-loop success of a checkpoint under a suite")
@@ -349,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run the episodes on a Ray cluster instead: auto, local or HOST:PORT")
     p.add_argument("--baseline", choices=["memoryless", "noise_unaware"],
-                   help="run a baseline variant of the same checkpoint")
+                   help="run a baseline variant of the same DF checkpoint")
     p.add_argument("--out", type=Path, required=True, help="folder for results.json and plots")
     p.add_argument("--videos", type=int, default=2,
                    help="episodes per severity written as camera-vs-forecast mp4s")

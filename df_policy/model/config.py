@@ -66,3 +66,32 @@ class ModelConfig:
     def action_size(self) -> int:
         """Length of a token's flattened action part."""
         return self.chunk * self.action_dim
+
+
+@dataclasses.dataclass
+class LongContextConfig:
+    """The long-context rivals' own knobs (``dp_long`` and ``ptp``, :mod:`df_policy.model.dp_long`).
+
+    Image size, cameras, chunk, action space and diffusion settings are the ``model`` section's
+    (:class:`ModelConfig`), shared with DF; this section is saved beside it in every checkpoint.
+    """
+
+    history_tokens: int = 32
+    """H: tokens of context, the current one included. 32 tokens of 8 control steps are 25.6 s
+    at 10 Hz: more than the longest demonstration (211 steps, 27 tokens), so in training every
+    context reaches back to the episode start."""
+    width: int = 128
+    """Width of the transformer (context encoder and denoiser)."""
+    depth: int = 2
+    """Layers of the context encoder, and again of the denoiser."""
+    heads: int = 4
+    """Attention heads per layer; must divide ``width``."""
+    ptp_weight: float = 1.0
+    """``ptp`` only: weight of the past-action loss against the future chunk's (weight 1)."""
+
+    def __post_init__(self) -> None:
+        require(self.history_tokens >= 2, "history_tokens", "must be >= 2")
+        require(self.width > 0 and self.heads > 0 and self.width % self.heads == 0, "heads",
+                "must be > 0 and divide width")
+        require(self.depth >= 1, "depth", "must be >= 1")
+        require(self.ptp_weight >= 0, "ptp_weight", "must be >= 0")

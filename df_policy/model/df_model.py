@@ -232,15 +232,9 @@ class DiffusionForcingModel(nn.Module):
         levels = torch.where((query < sampling.policy_query_prob) & cameras, top, levels)
         if torch.rand((), generator=generator).item() < sampling.first_clean_prob:
             levels[:, 0] = 0
-        dead = rng.rand((batch, 1, 1), generator, device) < sampling.camera_dropout_prob
-        if sampling.camera_dropout_weights is None:  # randint: the random stream of earlier runs
-            which = rng.randint(len(cfg.cameras), (batch, 1, 1), generator, device)
-        else:  # the camera whose cumulative share first exceeds a uniform draw
-            shares = torch.tensor(sampling.camera_dropout_weights, device=device).cumsum(0)
-            draw = rng.rand((batch, 1, 1), generator, device) * shares[-1]
-            which = (draw[..., None] >= shares[:-1]).sum(-1)
-        levels = torch.where(dead & (torch.arange(modalities, device=device) == which), top,
-                             levels)
+        dead = draw_dead_camera(batch, len(cfg.cameras), sampling, generator, device)
+        levels = torch.where(torch.arange(modalities, device=device) == dead[:, None, None],
+                             top, levels)
         if floor is not None:
             levels = torch.maximum(levels, floor.to(levels.dtype))
         return torch.where(modality_mask, levels, torch.full_like(levels, top))
@@ -345,6 +339,25 @@ class DiffusionForcingModel(nn.Module):
             per_modality[f"loss/{name}"] = float(value.detach())
             total = total + weights[name] * value
         return total / sum(weights.values()), per_modality
+
+
+def draw_dead_camera(batch: int, cameras: int, sampling: LevelSampling,
+                     generator: torch.Generator | None, device: torch.device | str,
+                     ) -> torch.Tensor:
+    """Per episode (B,) long: the camera dead all episode long, -1 for none.
+
+    A ``sampling.camera_dropout_prob`` share of the episodes has one, drawn uniformly or with
+    ``sampling.camera_dropout_weights``. DF gives it the top level; the long-context rivals a
+    black frame (:mod:`df_policy.model.dp_long`).
+    """
+    dead = rng.rand((batch,), generator, device) < sampling.camera_dropout_prob
+    if sampling.camera_dropout_weights is None:  # randint: the random stream of earlier runs
+        which = rng.randint(cameras, (batch,), generator, device)
+    else:  # the camera whose cumulative share first exceeds a uniform draw
+        shares = torch.tensor(sampling.camera_dropout_weights, device=device).cumsum(0)
+        draw = rng.rand((batch,), generator, device) * shares[-1]
+        which = (draw[:, None] >= shares[:-1]).sum(-1)
+    return torch.where(dead, which, -1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from df_policy.images import resize_images
 from df_policy.model.config import ModelConfig
 from df_policy.model.tokens import ActionNormalizer
 
@@ -59,3 +60,42 @@ def postprocess_actions(normalizer: ActionNormalizer, action: torch.Tensor,
     actions[:, 3:7] = quat / np.maximum(np.linalg.norm(quat, axis=1, keepdims=True), 1e-6)
     actions[:, 7] = np.clip(actions[:, 7], 0.0, 1.0)
     return actions
+
+
+def frames_or_black(images: dict[str, np.ndarray | None], cameras: tuple[str, ...],
+                    size: int) -> dict[str, np.ndarray]:
+    """Each camera's frame resized to ``(size, size, 3) uint8``, black where none arrived (what
+    a plain Diffusion Policy gets for a missing frame)."""
+    return {cam: np.zeros((size, size, 3), np.uint8) if images.get(cam) is None
+            else resize_images(images[cam], size) for cam in cameras}
+
+
+def normalized_chunk(chunk: np.ndarray | None, normalizer: ActionNormalizer,
+                     config: ModelConfig, device: torch.device) -> torch.Tensor:
+    """The ``(chunk, 8)`` actions executed since the last token as a token's normalised action
+    part (1, A); zeros for None (before the first token: nothing was executed)."""
+    if chunk is None:
+        return torch.zeros((1, config.action_size), device=device)
+    chunk = np.asarray(chunk, dtype=np.float32)
+    if chunk.shape != (config.chunk, config.action_dim) or not np.all(np.isfinite(chunk)):
+        raise ValueError(f"executed actions must be a finite ({config.chunk}, "
+                         f"{config.action_dim}) array, got {chunk.shape}")
+    return normalizer.normalize(torch.from_numpy(chunk).to(device)).reshape(1, -1)
+
+
+def frames_output(actions: np.ndarray, images: dict[str, np.ndarray | None],
+                  frames: dict[str, np.ndarray], top: int, backend: str,
+                  started: float, prepared: float, done: float) -> PolicyOutput:
+    """The step report of a policy that knows no noise levels (the DP-style baseline, the
+    long-context rivals): the top level for a camera that delivered nothing, no surprise, the
+    frames it was given as the "forecast", and the ``perf_counter`` times of the step's start,
+    end of preparation and end."""
+    return PolicyOutput(
+        actions=actions,
+        levels={cam: 0 if images.get(cam) is not None else top for cam in frames},
+        surprise={},
+        forecast=frames,
+        timings_ms={"prepare": 1000 * (prepared - started),
+                    "predict": 1000 * (done - prepared), "total": 1000 * (done - started)},
+        backend=backend,
+    )

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from df_policy.config import require
+from df_policy.errors import ConfigError
 
 BACKENDS = ("torch", "onnxruntime")
 """What may run the model (:mod:`df_policy.policy.backends`)."""
+DF_ONLY = ("fresh_s", "stale_s", "gate", "gate_low", "gate_high", "memory", "noise_aware",
+           "sampling_steps", "action_samples")
+"""Runtime keys only the DF policy reads (noise levels, gating, its baselines, its sampling);
+the DP-style baseline and the long-context rivals ignore them."""
 
 
 @dataclasses.dataclass
@@ -64,3 +70,12 @@ class RuntimeConfig:
         """DDIM steps per prediction for a checkpoint whose config asks for
         ``checkpoint_steps``: ``sampling_steps``, or the checkpoint's when that is 0."""
         return self.sampling_steps or checkpoint_steps
+
+
+def check_runtime_keys(kind: str, keys: Iterable[str]) -> None:
+    """Raise ConfigError naming the :data:`DF_ONLY` keys among ``keys`` (what a user set) when
+    the checkpoint's policy ``kind`` is not ``df``: they would be silently ignored."""
+    ignored = [key for key in keys if key in DF_ONLY]
+    if kind != "df" and ignored:
+        raise ConfigError(f"runtime keys {ignored} apply to DF checkpoints only; this one holds "
+                          f"a {kind!r} policy, which ignores them")

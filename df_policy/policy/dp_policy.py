@@ -14,9 +14,14 @@ import numpy as np
 import torch
 
 from df_policy.checkpoint import LoadedCheckpoint
-from df_policy.images import resize_images
 from df_policy.model.tokens import images_to_tensor
-from df_policy.policy.base import CheckpointPolicy, PolicyOutput, postprocess_actions
+from df_policy.policy.base import (
+    CheckpointPolicy,
+    PolicyOutput,
+    frames_or_black,
+    frames_output,
+    postprocess_actions,
+)
 from df_policy.policy.camera_health import CameraHealth
 
 
@@ -42,14 +47,9 @@ class DPPolicy(CheckpointPolicy):
              executed: np.ndarray | None = None) -> PolicyOutput:
         """The next action chunk from the newest frames (``health``/``executed`` unused)."""
         started = time.perf_counter()
-        size = self.image_size
         device = next(self.model.parameters()).device
-        current, frames = {}, {}
-        for cam in self.cameras:
-            frame = images.get(cam)
-            frames[cam] = (np.zeros((size, size, 3), np.uint8) if frame is None
-                           else resize_images(frame, size))
-            current[cam] = images_to_tensor(frames[cam])[None].to(device)
+        frames = frames_or_black(images, self.cameras, self.image_size)
+        current = {cam: images_to_tensor(frames[cam])[None].to(device) for cam in self.cameras}
         previous = self.previous or current
         prepared = time.perf_counter()
         features = self.model.observe(previous, current)
@@ -57,12 +57,5 @@ class DPPolicy(CheckpointPolicy):
         self.previous = current
         actions = postprocess_actions(self.loaded.normalizer, action, self.model_config)
         done = time.perf_counter()
-        return PolicyOutput(
-            actions=actions,
-            levels={cam: 0 if images.get(cam) is not None else self.top for cam in self.cameras},
-            surprise={},
-            forecast=frames,
-            timings_ms={"prepare": 1000 * (prepared - started),
-                        "predict": 1000 * (done - prepared), "total": 1000 * (done - started)},
-            backend=f"torch/{device.type}",
-        )
+        return frames_output(actions, images, frames, self.top, f"torch/{device.type}",
+                             started, prepared, done)

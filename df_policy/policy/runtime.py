@@ -29,10 +29,16 @@ from df_policy.images import resize_images
 from df_policy.model.df_model import ACTION_KEY
 from df_policy.model.tokens import images_to_tensor, tensor_to_images
 from df_policy.policy.backends import make_backend
-from df_policy.policy.base import CheckpointPolicy, PolicyOutput, postprocess_actions
+from df_policy.policy.base import (
+    CheckpointPolicy,
+    PolicyOutput,
+    normalized_chunk,
+    postprocess_actions,
+)
 from df_policy.policy.calibration import load_calibration
 from df_policy.policy.camera_health import CameraHealth
 from df_policy.policy.config import RuntimeConfig
+from df_policy.policy.dp_long_policy import DPLongPolicy
 from df_policy.policy.dp_policy import DPPolicy
 from df_policy.policy.noise_levels import level_from_health, level_from_surprise
 
@@ -153,16 +159,8 @@ class DFPolicy(CheckpointPolicy):
 
     def _action_part(self, executed: np.ndarray | None) -> torch.Tensor:
         """The normalised chunk executed since the last token (zeros before the first)."""
-        cfg = self.model_config
         chunk = executed if executed is not None else self.executed
-        if chunk is None:
-            return torch.zeros((1, cfg.action_size))
-        chunk = np.asarray(chunk, dtype=np.float32)
-        if chunk.shape != (cfg.chunk, cfg.action_dim) or not np.all(np.isfinite(chunk)):
-            raise ValueError(f"executed actions must be a finite ({cfg.chunk}, "
-                             f"{cfg.action_dim}) array, got {chunk.shape}")
-        normalized = self.loaded.normalizer.normalize(torch.from_numpy(chunk).to(self.device))
-        return normalized.reshape(1, -1)
+        return normalized_chunk(chunk, self.loaded.normalizer, self.model_config, self.device)
 
     def _surprise(self, cam: str, observed: torch.Tensor) -> float:
         """Forecast error of the arriving frame (z-score when calibrated); 0 on the first step."""
@@ -178,18 +176,18 @@ class DFPolicy(CheckpointPolicy):
 def load_policy(path: str | Path, device: str = "auto", seed: int = 0,
                 config: RuntimeConfig | None = None) -> CheckpointPolicy:
     """The controller for a checkpoint: a :class:`DFPolicy` whose model runs on ``config``'s
-    backend on ``device``, or a ``DPPolicy`` when the checkpoint is the DP-style baseline
-    (torch only; it ignores the rest of ``config``)."""
+    backend on ``device``; a ``DPPolicy`` for the DP-style baseline, a ``DPLongPolicy`` for the
+    long-context rivals (torch only; they ignore the rest of ``config``)."""
     runtime = config or RuntimeConfig()
     target = pick_device(device)
     # the onnxruntime backend keeps the policy's own tensors on the CPU whatever it runs on
     loaded = load_checkpoint(path, target if runtime.backend == "torch" else "cpu")
-    if loaded.kind == "dp":
-        if runtime.backend != "torch":
-            raise ConfigError(f"{path} holds the DP-style baseline, which runs on the torch "
-                              f"backend only (runtime.backend is {runtime.backend!r})")
-        return DPPolicy(loaded, seed)
-    return DFPolicy(loaded, runtime, seed, load_calibration(loaded.path), target)
+    if loaded.kind == "df":
+        return DFPolicy(loaded, runtime, seed, load_calibration(loaded.path), target)
+    if runtime.backend != "torch":
+        raise ConfigError(f"{path} holds a {loaded.kind!r} policy, which runs on the torch "
+                          f"backend only (runtime.backend is {runtime.backend!r})")
+    return DPPolicy(loaded, seed) if loaded.kind == "dp" else DPLongPolicy(loaded, seed)
 
 
 def check_policy_matches(policy: CheckpointPolicy, cameras: tuple[str, ...],

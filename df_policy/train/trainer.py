@@ -26,14 +26,16 @@ from df_policy import checkpoint as ckpt
 from df_policy.config import to_dict
 from df_policy.devices import pick_device
 from df_policy.errors import CheckpointError, ConfigError
-from df_policy.model.config import ModelConfig
+from df_policy.model.config import LongContextConfig, ModelConfig
 from df_policy.train.augment import augment_images, moving_shadows
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
 from df_policy.train.faults import sensor_faults
 
-LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/action", "lr",
-              "grad_norm", "tokens_per_s", "wall_s")
+LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/action", "loss/past",
+              "lr", "grad_norm", "tokens_per_s", "wall_s")
+LOSS_FIELDS = LOG_FIELDS[2:7]
+"""The columns :func:`plot_losses` draws (those a run logs)."""
 
 
 @dataclasses.dataclass
@@ -112,10 +114,13 @@ def train(
     progress: bool = True,
     kind: str = "df",
     on_checkpoint: Callable[[Path, int], dict[str, float]] | None = None,
+    context_cfg: LongContextConfig | None = None,
 ) -> dict[str, Any]:
     """Train into run folder ``out`` (or continue it with ``resume``); returns final figures.
 
-    ``kind`` is ``df`` (the Diffusion Forcing model) or ``dp`` (the DP-style baseline).
+    ``kind`` is ``df`` (the Diffusion Forcing model), ``dp`` (the DP-style baseline), or one of
+    the long-context rivals ``dp_long`` and ``ptp``, configured by ``context_cfg`` (default:
+    :class:`LongContextConfig`'s defaults; it is saved as the checkpoint's ``long_context``).
     ``on_checkpoint(folder, step)``, if given, runs after every checkpoint (e.g. a few
     simulated episodes); its figures are appended to ``<out>/checkpoint_eval.csv``.
     """
@@ -130,17 +135,19 @@ def train(
         if weights is not None and len(weights) != len(model_cfg.cameras):
             raise ConfigError(f"train.camera_dropout_weights has {len(weights)} entries for "
                               f"{len(model_cfg.cameras)} cameras {model_cfg.cameras}")
-    if kind not in ckpt.MODEL_KINDS:
-        raise ConfigError(f"unknown policy kind {kind!r} (known: {', '.join(ckpt.MODEL_KINDS)})")
+    ckpt.check_kind(kind, context_cfg)
+    if kind in ckpt.LONG_CONTEXT_KINDS:
+        context_cfg = context_cfg or LongContextConfig()
     dataset = EpisodeDataset(data, model_cfg)  # reads every episode: after the cheap checks
     sections = {"policy": {"kind": kind}, "model": to_dict(model_cfg),
+                **({"long_context": to_dict(context_cfg)} if context_cfg else {}),
                 "train": to_dict(train_cfg), "schedule": train_cfg.schedule(),
                 "data": {"store": str(data), "episodes": len(dataset)}}
 
     # -- model, EMA, optimiser, RNG (fresh or resumed) ---------------------------------------
     torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank and run
     # On the device before the optimiser exists: resumed optimiser moments follow the weights.
-    model = ckpt.MODEL_KINDS[kind](model_cfg).to(device)
+    model = ckpt.make_model(kind, model_cfg, context_cfg).to(device)
     normalizer = dataset.fit_normalizer()  # stays on the CPU, where batches are built
     generator = torch.Generator().manual_seed(train_cfg.seed + rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas,
@@ -182,8 +189,11 @@ def train(
                 loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator,
                                      cfg.level_sampling(), cfg.action_weight, batch.level_floor,
                                      batch.burn_in, cfg.image_loss_share)
-            else:
+            elif kind == "dp":
                 loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator)
+            else:  # the rivals: camera dropout as black frames; window samples after burn-in
+                loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator,
+                                     cfg.level_sampling(), batch.burn_in)
         if not torch.isfinite(loss):
             raise CheckpointError(
                 f"loss became {loss.item()} at step {step}; the last good checkpoint is kept "
@@ -248,9 +258,11 @@ def _resume(
     if ckpt.policy_kind(saved) != ckpt.policy_kind(sections):
         raise CheckpointError(f"cannot resume {out}: it trains a {ckpt.policy_kind(saved)!r} "
                               f"policy, not {ckpt.policy_kind(sections)!r}")
-    changed = ckpt.diff_configs(saved["model"], sections["model"])
-    if changed:
-        raise CheckpointError(f"cannot resume {out}: model config differs ({'; '.join(changed)})")
+    for section in ("model", "long_context"):
+        changed = ckpt.diff_configs(saved.get(section) or {}, sections.get(section) or {})
+        if changed:
+            raise CheckpointError(f"cannot resume {out}: {section} config differs "
+                                  f"({'; '.join(changed)})")
     ckpt.load_weights(model, folder / "model.safetensors")
     ckpt.load_weights(ema, folder / "ema.safetensors")
     ckpt.load_weights(normalizer, folder / "normalizer.safetensors")
@@ -288,7 +300,7 @@ def plot_losses(log_file: Path, png: Path) -> None:
         return
     steps = [int(r["step"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key in LOG_FIELDS[2:6]:
+    for key in LOSS_FIELDS:
         values = [float(r[key]) for r in rows if r.get(key)]
         if len(values) == len(steps):
             ax.plot(steps, values, label=key)

@@ -134,7 +134,7 @@ def test_the_dp_baseline_runs_on_torch_only(sim_store, tmp_path):
                         level_embedding=16, action_hidden=32, sampling_steps=2)
     train(sim_store, model, TrainConfig(steps=1, batch_size=1, warmup_steps=1, device="cpu",
                                         num_threads=1), run, progress=False, kind="dp")
-    with pytest.raises(ConfigError, match="DP-style baseline, which runs on the torch backend"):
+    with pytest.raises(ConfigError, match="'dp' policy, which runs on the torch backend"):
         load_policy(run, "cpu", config=ORT)
     with pytest.raises(CheckpointError, match="only the DF policy exports to ONNX"):
         export_onnx(run)
