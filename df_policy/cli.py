@@ -174,9 +174,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from df_policy.config import parse_overrides
     from df_policy.eval.executors import make_executor
     from df_policy.eval.runner import evaluate
+    from df_policy.eval.suites import check_severity, default_severities
     from df_policy.policy.config import RuntimeConfig, check_runtime_keys
     from df_policy.sim.config import SimConfig
 
+    default_severities(args.suite)  # a bad suite is the first error, before the checkpoint
+    for severity in args.severity or ():
+        check_severity(args.suite, severity)
     kind = checkpoint_kind(args.checkpoint)
     if args.baseline and kind != "df":
         raise ConfigError(f"--baseline {args.baseline} is a variant of a DF checkpoint; "
