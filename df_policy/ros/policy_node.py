@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import ExternalShutdownException
@@ -54,6 +55,8 @@ PARAMETERS = {
     "hold_after_s": (0.25, "hold the arm when no camera has delivered for longer, seconds"),
     "max_step_m": (0.05, "largest target move per control period, metres"),
     "max_inference_s": (0.5, "a policy step slower than this holds the next period"),
+    "num_threads": (1, "CPU threads the model's step may use (torch and ONNX Runtime); 0: "
+                       "torch's default, every core"),
     "output": ("pose", "pose (/ee_target) or joint_trajectory (trajectory_topic)"),
     "trajectory_topic": ("/arm_controller/joint_trajectory", "JointTrajectory command topic"),
 }
@@ -67,6 +70,7 @@ CHECKS = {
     "hold_after_s": (lambda v: v > 0, "> 0 s"),
     "max_step_m": (lambda v: 0 < v <= 0.5, "0..0.5 m"),
     "max_inference_s": (lambda v: v > 0, "> 0 s"),
+    "num_threads": (lambda v: v >= 0, ">= 0"),
     "output": (lambda v: v in OUTPUTS, " or ".join(OUTPUTS)),
 }
 
@@ -93,6 +97,8 @@ class PolicyNode(LifecycleNode):
         from df_policy.policy.runtime import check_policy_matches, load_policy
 
         p = self.params
+        if p["num_threads"] > 0:  # before the model loads: ONNX Runtime sessions read it
+            torch.set_num_threads(p["num_threads"])
         try:
             runtime = self._runtime_config()
             checkpoint = share_path(p["checkpoint"], SHIPPED_CHECKPOINT)
@@ -307,6 +313,7 @@ class PolicyNode(LifecycleNode):
         values.update({f"{cam}/transport_ms": f"{ms:.3f}" for cam, ms in self.transport_ms.items()})
         values.update({f"input{topic}": why for topic, why in self.input_errors.items()})
         values["latency_ms/tick"] = f"{tick_ms:.3f}"
+        values["threads"] = str(torch.get_num_threads())
         problem = command.hold_reason or next(iter(self.input_errors.values()), "")
         status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
                                   level=DiagnosticStatus.WARN if problem else DiagnosticStatus.OK,

@@ -101,6 +101,7 @@ def test_policy_node_closed_loop_watchdog_and_bad_images(tmp_path, params_file, 
             assert (image.width, image.height, image.encoding) == (16, 16, "rgb8"), cam
         values = {v.key: v.value for v in seen["diag"][-1].values}
         assert {"front/level", "wrist/level", "front/surprise", "front/health"} <= set(values)
+        assert values["threads"] == "1", "the model step keeps to num_threads (default 1)"
 
         bad = Image(height=4, width=4, encoding="mono16", step=8, data=bytes(32))
         fake_camera.publish(bad)
