@@ -1,13 +1,24 @@
-"""The robustness table of docs/results.md: closed-loop success per policy variant and fault.
+"""The robustness table of docs/results.md: closed-loop success per policy and fault.
 
     MUJOCO_GL=egl python benchmarks/robustness_table.py
         [--checkpoint data/checkpoints/df_fruit_swap] [--episodes 100] [--workers 2]
-        [--dp-checkpoint runs/dp] [--only df,noise_unaware,memoryless,dp] [--out results/table]
+        [--dp-checkpoint runs/dp] [--only df,noise_unaware,memoryless,dp] [--suites clean,...]
+        [--sim KEY=VALUE ...] [--out results/table]
+    MUJOCO_GL=egl python benchmarks/robustness_table.py --rows
+        df=CKPT,noise_unaware=CKPT,memoryless=CKPT,dp=runs/dp,dp_long=runs/dp_long,ptp=runs/ptp
+        [--episodes 100] [--suites clean,...] [--out results/rivals]
+
+A row is a policy: a checkpoint of any kind and, for a DF checkpoint, an optional baseline
+(``name=CHECKPOINT[:BASELINE]``; a row named ``memoryless`` or ``noise_unaware`` runs that
+baseline: :func:`df_policy.eval.rivals.parse_rows`). With ``--rows`` every row runs every
+suite of :data:`SUITE_CELLS`; without, the rows are ``--only``'s variants of ``--checkpoint``
+(``dp``: ``--dp-checkpoint``) on the cells of :data:`DEFAULT_CELLS`.
 
 Each cell runs ``df-policy eval``'s :func:`~df_policy.eval.runner.evaluate` on held-out seeds
 (the same seeds for every cell) and keeps its ``results.json`` under ``--out``. Prints a
-markdown table (success, 95% Wilson interval, median policy step) and a second one (success by
-starting layout, the stage where failures stopped) and writes both with the command line to
+markdown table (success, 95% Wilson interval, median policy step), a second one (success by
+starting layout, the stage where failures stopped) and, for the clean cells, the memory check
+(:func:`df_policy.eval.rivals.memory_check`), and writes them with the command line to
 ``<out>/table.md`` and ``<out>/table.json``.
 """
 
@@ -15,73 +26,91 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from df_policy.config import load_section
+from df_policy.errors import ConfigError, DfPolicyError
+from df_policy.eval.rivals import Row, memory_check, memory_table, parse_rows, row_runtime
 from df_policy.eval.runner import evaluate
+from df_policy.paths import data_dir
 from df_policy.policy.config import RuntimeConfig
 from df_policy.sim.config import SimConfig
 
-CELLS = (
-    # (variant, suite, severity): the bars of issue 5
-    ("df", "clean", 0.0),
-    ("df", "occlusion", 4.0),
-    ("df", "distractors", 3.0),
-    ("df", "drops", 0.3),
-    ("df", "freeze", 1.0),
-    ("df", "wrist_dead", 1.0),
-    ("df", "noise", 25.0),
-    ("noise_unaware", "clean", 0.0),
-    ("noise_unaware", "occlusion", 4.0),
-    ("noise_unaware", "distractors", 3.0),
-    ("noise_unaware", "drops", 0.3),
-    ("noise_unaware", "freeze", 1.0),
-    ("noise_unaware", "wrist_dead", 1.0),
-    ("noise_unaware", "noise", 25.0),
-    ("memoryless", "clean", 0.0),
-    ("dp", "clean", 0.0),
-    ("dp", "drops", 0.3),
-)
-VARIANTS = {"df": [], "noise_unaware": ["noise_aware=false"], "memoryless": ["memory=false"],
-            "dp": []}
-"""Variant -> runtime overrides; ``dp`` runs the DP-style checkpoint (``--dp-checkpoint``)."""
+SUITE_CELLS = (("clean", 0.0), ("occlusion", 4.0), ("distractors", 3.0), ("drops", 0.3),
+               ("freeze", 1.0), ("wrist_dead", 1.0), ("noise", 25.0))
+"""Every suite at the severity of its bar (issue 5)."""
+DEFAULT_CELLS = {"df": SUITE_CELLS, "noise_unaware": SUITE_CELLS,
+                 "memoryless": SUITE_CELLS[:1], "dp": (("clean", 0.0), ("drops", 0.3))}
+"""The cells each variant of the table without ``--rows`` runs."""
+
+Cell = tuple[Row, str, float]
+"""A row on one suite at one severity."""
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", help="name=CHECKPOINT[:BASELINE],... (every suite each)")
     parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
     parser.add_argument("--dp-checkpoint", default="runs/dp",
                         help="the DP-style baseline (df-policy train --policy dp)")
+    parser.add_argument("--only", default=",".join(DEFAULT_CELLS),
+                        help="without --rows: the variants to run")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", default=",".join(VARIANTS), help="variants to run")
     parser.add_argument("--suites", default="", help="comma-separated suites (default: all)")
+    parser.add_argument("--sim", dest="sim_overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override one simulator config key")
+    parser.add_argument("--runtime-config", default=str(data_dir("config") / "runtime.yaml"))
     parser.add_argument("--out", type=Path, default=Path("results/table"))
-    args = parser.parse_args()
-    variants = args.only.split(",")
+    return parser.parse_args()
+
+
+def table_cells(args: argparse.Namespace) -> list[Cell]:
+    """The cells to run: every row on every suite (``--rows``), else the default table's
+    cells of the ``--only`` variants; kept to ``--suites`` when given."""
+    if args.rows:
+        cells = [(row, *cell) for row in parse_rows(args.rows) for cell in SUITE_CELLS]
+    else:
+        names = args.only.split(",")
+        unknown = sorted(set(names) - set(DEFAULT_CELLS))
+        if unknown:
+            raise ConfigError(f"unknown variant(s) {unknown} (valid: {', '.join(DEFAULT_CELLS)})")
+        rows = parse_rows(",".join(
+            f"{name}={args.dp_checkpoint if name == 'dp' else args.checkpoint}" for name in names))
+        cells = [(row, *cell) for row in rows for cell in DEFAULT_CELLS[row.name]]
     suites = args.suites.split(",") if args.suites else None
-    sim = load_section("config/sim.yaml", "sim", SimConfig)
-    rows = []
-    for variant, suite, severity in CELLS:
-        if variant not in variants or (suites and suite not in suites):
-            continue
-        runtime = load_section("config/runtime.yaml", "runtime", RuntimeConfig,
-                               VARIANTS[variant])
-        out = args.out / f"{variant}_{suite}_{severity:g}"
-        checkpoint = args.dp_checkpoint if variant == "dp" else args.checkpoint
-        report = evaluate(checkpoint, suite, args.episodes, args.workers, runtime, sim,
-                          out, (severity,), progress=False)
-        cell = report["cells"][0]
-        rows.append({"variant": variant, "suite": suite, "severity": severity,
-                     "successes": cell["successes"], "episodes": cell["episodes"],
-                     "success_rate": cell["success_rate"], "wilson95": cell["wilson95"],
-                     "policy_ms_median": cell["policy_ms_median"],
-                     "seconds": report["seconds"], "by_layout": cell["by_layout"],
-                     "failed_at_stage": cell["failed_at_stage"]})
-        print(json.dumps(rows[-1]), flush=True)
-    command = " ".join(["python", *sys.argv])
-    lines = [f"`{command}` (DF: `{args.checkpoint}`, DP-style: `{args.dp_checkpoint}`)", "",
-             "| policy | suite | severity | success | 95% interval | policy step ms |",
-             "|---|---|---|---|---|---|"]
+    return [cell for cell in cells if not suites or cell[1] in suites]
+
+
+def run_cell(args: argparse.Namespace, cell: Cell, runtime: RuntimeConfig, sim: SimConfig
+             ) -> dict[str, Any]:
+    """Evaluate one cell with the row's ``runtime`` into ``<out>/<row>_<suite>_<severity>``;
+    its line of the table (with the memory check on the clean suite)."""
+    row, suite, severity = cell
+    report = evaluate(row.checkpoint, suite, args.episodes, args.workers, runtime, sim,
+                      args.out / f"{row.name}_{suite}_{severity:g}", (severity,),
+                      progress=False)
+    result = report["cells"][0]
+    line = {"variant": row.name, "checkpoint": row.checkpoint, "baseline": row.baseline,
+            "suite": suite, "severity": severity,
+            **{key: result[key] for key in ("successes", "episodes", "success_rate",
+                                            "wilson95", "policy_ms_median", "by_layout",
+                                            "failed_at_stage")},
+            "seconds": report["seconds"]}
+    if suite == "clean":
+        line["memory"] = memory_check(result["outcomes"])
+    return line
+
+
+def markdown(command: str, rows: list[dict[str, Any]]) -> str:
+    """The tables of ``rows`` (lines of :func:`run_cell`), after the command and the policies."""
+    policies = dict.fromkeys((row["variant"], row["checkpoint"], row["baseline"])
+                             for row in rows)
+    lines = [f"`{command}`", "", "Policies: " + "; ".join(
+        f"{name}: `{checkpoint}`" + (f" ({baseline})" if baseline else "")
+        for name, checkpoint, baseline in policies), "",
+        "| policy | suite | severity | success | 95% interval | policy step ms |",
+        "|---|---|---|---|---|---|"]
     for row in rows:
         low, high = row["wilson95"]
         lines.append(f"| {row['variant']} | {row['suite']} | {row['severity']:g} | "
@@ -93,13 +122,35 @@ def main() -> None:
         (a_won, a_all), (b_won, b_all) = row["by_layout"]["A"], row["by_layout"]["B"]
         lines.append(f"| {row['variant']} | {row['suite']} | {a_won}/{a_all} | {b_won}/{b_all} "
                      f"| {' / '.join(map(str, row['failed_at_stage']))} |")
-    table = "\n".join(lines)
+    checks = {row["variant"]: row["memory"] for row in rows if "memory" in row}
+    if checks:
+        lines += ["", "Memory check (clean suite):", "", memory_table(checks)]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    args = parse_args()
+    rows = []
+    try:
+        sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
+        cells = table_cells(args)
+        # Every row's checkpoint and baseline are checked before the first episode runs.
+        runtimes = {row: row_runtime(row, args.runtime_config) for row, _, _ in cells}
+        for cell in cells:
+            rows.append(run_cell(args, cell, runtimes[cell[0]], sim))
+            print(json.dumps(rows[-1]), flush=True)
+    except DfPolicyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    command = " ".join(["python", *sys.argv])
+    table = markdown(command, rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(table + "\n")
     (args.out / "table.json").write_text(json.dumps({"command": command, "rows": rows},
                                                     indent=2))
     print(table)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

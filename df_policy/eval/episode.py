@@ -66,7 +66,9 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     sees them, its latency and missed periods on the commands after it. ``observer(env,
     action, tick)``, if given, sees the world after every control step with the action the arm
     executed and the controller's :class:`Command` of that step (e.g. a
-    :class:`df_policy.eval.grasps.GraspLog`)."""
+    :class:`df_policy.eval.grasps.GraspLog`). The outcome's ``ambiguous_step`` and
+    ``ambiguous_move`` are the world's memory check (:data:`df_policy.sim.env.AMBIGUOUS_SCENE`):
+    when the scene both layouts share was first reached, and which fruit moved next."""
     rng = np.random.default_rng(seed)
     setup = make_setup(suite, severity, sim.cameras, sim.control_hz, rng)
     env = reusable_env(dataclasses.replace(sim, **setup.sim_overrides))
@@ -107,6 +109,7 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
         "seed": seed, "success": bool(info["is_success"]), "stage": int(info["stage"]),
         "steps": step + 1, "start_wait_steps": start_wait_steps, "hold_steps": hold_steps,
         "orange_start": info["orange_start"],
+        "ambiguous_step": info["ambiguous_step"], "ambiguous_move": info["ambiguous_move"],
         "policy_ms_median": statistics.median(timings) if timings else None,
         "mean_levels": {cam: float(np.mean([lv[cam] for lv in levels_log]))
                         for cam in sim.cameras},

@@ -16,7 +16,9 @@ Action (8,) float32: absolute tool-centre target ``[x, y, z, qw, qx, qy, qz, gri
 [0, 1] (1 = close), tracked by damped-least-squares IK and joint position servos.
 
 ``info``: ``is_success`` (both fruits resting in each other's start slots, gripper open),
-``stage`` (0..3, see :meth:`FruitSwapEnv.stage`), ``orange_start`` ('A' or 'B').
+``stage`` (0..3, see :meth:`FruitSwapEnv.stage`), ``orange_start`` ('A' or 'B'), and the memory
+check: ``ambiguous_step`` (the control step at which :data:`AMBIGUOUS_SCENE` was first seen, or
+None) and ``ambiguous_move`` (the first fruit to leave its slot after that, or None).
 The episode terminates on success and is truncated after ``config.max_steps`` control steps.
 """
 
@@ -43,6 +45,17 @@ SLOT_RADIUS = 0.045
 """A fruit whose centre is within this horizontal distance of a slot centre is in that slot."""
 REST_SPEED = 0.03
 """A fruit slower than this (m/s) and low on the table is resting."""
+AMBIGUOUS_SCENE = {"orange": "C", "apple": "B"}
+"""Where the fruits rest in the scene both layouts pass through (slot A empty) that needs a
+different next move in each: with the orange started in A it follows the first move (next:
+the apple B -> A); started in B, the second (next: the orange C -> A). Only the episode's
+history tells the two apart (the task's memory test)."""
+
+
+def ambiguous_answer(orange_start: str) -> str:
+    """The fruit the next move must take at :data:`AMBIGUOUS_SCENE`, for the layout whose
+    orange started in slot ``orange_start``."""
+    return "apple" if orange_start == "A" else "orange"
 
 
 class FruitSwapEnv(gym.Env):
@@ -86,6 +99,8 @@ class FruitSwapEnv(gym.Env):
         self._stage = 0
         self._steps = 0
         self._last_grip = 0.0
+        self._ambiguous_step: int | None = None
+        self._ambiguous_move: str | None = None
 
     # ----------------------------------------------------------------------------------------
     # gymnasium API
@@ -112,6 +127,8 @@ class FruitSwapEnv(gym.Env):
         self._stage = 0
         self._steps = 0
         self._last_grip = 0.0
+        self._ambiguous_step = None
+        self._ambiguous_move = None
         return self._observation(), self._info()
 
     def step(
@@ -341,6 +358,19 @@ class FruitSwapEnv(gym.Env):
         nxt = self._stage + 1
         if nxt in expected and slots == expected[nxt]:
             self._stage = nxt
+        self._track_ambiguous(slots)
+
+    def _track_ambiguous(self, resting: dict[str, str | None]) -> None:
+        """Note the first step the fruits rest as in :data:`AMBIGUOUS_SCENE`, then the first
+        fruit to leave its slot after it (lifted, or pushed out): the move the policy chose."""
+        if self._ambiguous_step is None:
+            if resting == AMBIGUOUS_SCENE:
+                self._ambiguous_step = self._steps
+        elif self._ambiguous_move is None:
+            for fruit, slot in AMBIGUOUS_SCENE.items():
+                if self.slot_of(fruit) != slot:
+                    self._ambiguous_move = fruit
+                    break
 
     def _resting_slot(self, fruit: str) -> str | None:
         if self.fruit_speeds()[fruit] > REST_SPEED:
@@ -350,7 +380,8 @@ class FruitSwapEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         success = self._stage == 3 and self._last_grip < 0.5
         return {
-            "is_success": bool(success), "stage": self._stage, "orange_start": self.orange_start
+            "is_success": bool(success), "stage": self._stage, "orange_start": self.orange_start,
+            "ambiguous_step": self._ambiguous_step, "ambiguous_move": self._ambiguous_move,
         }
 
     def _observation(self) -> dict[str, np.ndarray]:
