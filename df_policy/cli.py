@@ -173,6 +173,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from df_policy.checkpoint import checkpoint_kind
     from df_policy.config import parse_overrides
     from df_policy.eval.executors import make_executor
+    from df_policy.eval.rivals import baseline_overrides
     from df_policy.eval.runner import evaluate
     from df_policy.eval.suites import check_severity, default_severities
     from df_policy.policy.config import RuntimeConfig, check_runtime_keys
@@ -186,11 +187,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--baseline {args.baseline} is a variant of a DF checkpoint; "
                           f"{args.checkpoint} holds a {kind!r} policy")
     check_runtime_keys(kind, parse_overrides(args.overrides))
-    overrides = list(args.overrides)
-    if args.baseline == "memoryless":
-        overrides.append("memory=false")
-    elif args.baseline == "noise_unaware":
-        overrides.append("noise_aware=false")
+    overrides = [*args.overrides, *baseline_overrides(args.baseline)]
     runtime = load_section(args.config, "runtime", RuntimeConfig, overrides)
     sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
     severities = tuple(args.severity) if args.severity else None

@@ -84,8 +84,13 @@ def row_runtime(row: Row, config: str | Path | None) -> RuntimeConfig:
     if kind != "df":
         raise ConfigError(f"row {row.name!r}: baseline {row.baseline} is a variant of a DF "
                           f"checkpoint; {row.checkpoint} holds a {kind!r} policy")
-    overrides = [f"{key}={str(value).lower()}" for key, value in VARIANTS[row.baseline].items()]
-    return load_section(config, "runtime", RuntimeConfig, overrides)
+    return load_section(config, "runtime", RuntimeConfig, baseline_overrides(row.baseline))
+
+
+def baseline_overrides(baseline: str | None) -> list[str]:
+    """The runtime ``KEY=VALUE`` overrides that make a DF checkpoint run ``baseline`` (none
+    for plain DF)."""
+    return [f"{key}={str(value).lower()}" for key, value in VARIANTS[baseline or "df"].items()]
 
 
 def _share(correct: int, reached: int) -> dict[str, Any]:
