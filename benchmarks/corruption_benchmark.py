@@ -2,16 +2,20 @@
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL=egl python benchmarks/corruption_benchmark.py
         [--checkpoint data/checkpoints/df_fruit_swap] [--episodes 50] [--quick]
-        [--variants df,noise_unaware,memoryless] [--corruptions all|NAME,...] [--levels 1,2,3]
+        [--variants df,noise_unaware,memoryless | --rows NAME=CHECKPOINT[:BASELINE],...]
+        [--corruptions all|NAME,...] [--levels 1,2,3]
         [--suites all|none|NAME,...] [--combine a+b ...] [--first-seed 1000000]
         [--workers 2 | --ray auto|local|HOST:PORT] [--sim KEY=VALUE ...] [--out results/corruption]
 
 Writes ``<out>/episodes.jsonl`` (every episode as it finishes; rerun the same command to
 continue an interrupted run), ``results.json``, ``table.md`` and ``heatmap.png``
 (:mod:`df_policy.eval.benchmark`), and prints the headline. ``--quick`` runs the whole grid
-with 2 episodes per cell. The corruptions and what their severities mean:
-docs/corruptions.md. Choose settings on validation seeds (``--first-seed 2000000``), publish
-test seeds (the default).
+with 2 episodes per cell. ``--variants`` runs DF and its baselines of ``--checkpoint``;
+``--rows`` runs any policies instead, rivals included (a row as in
+:func:`df_policy.eval.rivals.parse_rows`: ``ptp=runs/ptp,noise_unaware=CKPT``; the row named
+``noise_unaware`` is the paired comparison's reference). The corruptions and what their
+severities mean: docs/corruptions.md. Choose settings on validation seeds (``--first-seed
+2000000``), publish test seeds (the default).
 """
 
 import argparse
@@ -21,13 +25,13 @@ import time
 from pathlib import Path
 
 from df_policy.config import load_section
-from df_policy.errors import DfPolicyError
-from df_policy.eval.benchmark import VARIANTS, grid, headline, run_grid
+from df_policy.errors import ConfigError, DfPolicyError
+from df_policy.eval.benchmark import VARIANTS, GridPolicy, grid, headline, run_grid
 from df_policy.eval.corruptions import CORRUPTIONS, LEVELS
 from df_policy.eval.executors import make_executor
+from df_policy.eval.rivals import Row, parse_rows, policy_runtime
 from df_policy.eval.suites import SUITES
 from df_policy.paths import data_dir
-from df_policy.policy.config import RuntimeConfig
 from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
 
@@ -38,12 +42,24 @@ def _names(value: str, everything: list[str]) -> list[str]:
     return [] if value == "none" else value.split(",")
 
 
+def variant_rows(args: argparse.Namespace) -> list[Row]:
+    """The rows of ``--variants``: DF and its baselines of ``--checkpoint``. ConfigError
+    naming the valid variants for an unknown one."""
+    names = args.variants.split(",")
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        raise ConfigError(f"unknown variant(s) {unknown} (valid: {', '.join(VARIANTS)})")
+    return parse_rows(",".join(f"{name}={args.checkpoint}" for name in names))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per cell")
     parser.add_argument("--quick", action="store_true", help="2 episodes per cell")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="DF and its baselines of --checkpoint")
+    parser.add_argument("--rows", help="NAME=CHECKPOINT[:BASELINE],... instead of --variants")
     parser.add_argument("--corruptions", default="all", help="all or a comma-separated list")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--suites", default="all",
@@ -61,10 +77,7 @@ def main() -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
     try:
-        unknown = set(args.variants.split(",")) - set(VARIANTS)
-        if unknown:
-            raise DfPolicyError(f"unknown variant(s) {sorted(unknown)} "
-                                f"(valid: {', '.join(VARIANTS)})")
+        rows = parse_rows(args.rows) if args.rows else variant_rows(args)
         try:
             levels = [int(level) for level in args.levels.split(",")]
         except ValueError:
@@ -72,16 +85,15 @@ def main() -> int:
                                 f"{', '.join(map(str, LEVELS))}), got '{args.levels}'") from None
         cells = grid(_names(args.corruptions, list(CORRUPTIONS)) + args.combine, levels,
                      _names(args.suites, list(SUITES)))
-        variants = {name: load_section(args.runtime_config, "runtime", RuntimeConfig,
-                                       [f"{k}={str(v).lower()}" for k, v in VARIANTS[name].items()])
-                    for name in args.variants.split(",")}
+        variants = {row.name: GridPolicy(row.checkpoint, policy_runtime(
+                        row.checkpoint, row.baseline, args.runtime_config)) for row in rows}
         sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
         episodes = 2 if args.quick else args.episodes
         started = time.perf_counter()
         executor = make_executor(args.workers, args.ray)
         try:
-            report = run_grid(args.checkpoint, variants, cells, sim, episodes, args.first_seed,
-                              executor, args.out, progress=not args.quiet)
+            report = run_grid(variants, cells, sim, episodes, args.first_seed, executor,
+                              args.out, progress=not args.quiet)
         finally:
             executor.close()
     except DfPolicyError as err:

@@ -23,7 +23,7 @@ from typing import Any
 
 from df_policy.config import load_section
 from df_policy.errors import DfPolicyError
-from df_policy.eval.rivals import BASELINES, Row, memory_check, memory_table, row_runtime
+from df_policy.eval.rivals import BASELINES, memory_check, memory_table, policy_runtime
 from df_policy.eval.runner import evaluate
 from df_policy.eval.suites import default_severities
 from df_policy.paths import data_dir
@@ -51,13 +51,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def evaluation(args: argparse.Namespace, name: str) -> dict[str, Any]:
+def evaluation(args: argparse.Namespace) -> dict[str, Any]:
     """The ``df-policy eval`` report to score: read from ``--results``, or run now (one
     severity) into ``<out>/eval``."""
     if args.results:
         return json.loads(args.results.read_text())
     severity = default_severities(args.suite)[0] if args.severity is None else args.severity
-    runtime = row_runtime(Row(name, args.checkpoint, args.baseline), args.runtime_config)
+    runtime = policy_runtime(args.checkpoint, args.baseline, args.runtime_config)
     sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
     return evaluate(args.checkpoint, args.suite, args.episodes, args.workers, runtime, sim,
                     args.out / "eval", (severity,), args.first_seed, progress=False)
@@ -76,7 +76,7 @@ def main() -> int:
     args = parse_args()
     name = row_name(args)
     try:
-        report = evaluation(args, name)
+        report = evaluation(args)
         cells = report["cells"]
         checks = {(name if len(cells) == 1 else f"{name} @{cell['severity']:g}"):
                   memory_check(cell["outcomes"]) for cell in cells}

@@ -30,7 +30,7 @@ from typing import Any
 
 from df_policy.config import load_section
 from df_policy.errors import ConfigError, DfPolicyError
-from df_policy.eval.rivals import Row, memory_check, memory_table, parse_rows, row_runtime
+from df_policy.eval.rivals import Row, memory_check, memory_table, parse_rows, policy_runtime
 from df_policy.eval.runner import evaluate
 from df_policy.paths import data_dir
 from df_policy.policy.config import RuntimeConfig
@@ -135,7 +135,8 @@ def main() -> int:
         sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
         cells = table_cells(args)
         # Every row's checkpoint and baseline are checked before the first episode runs.
-        runtimes = {row: row_runtime(row, args.runtime_config) for row, _, _ in cells}
+        runtimes = {row: policy_runtime(row.checkpoint, row.baseline, args.runtime_config)
+                    for row, _, _ in cells}
         for cell in cells:
             rows.append(run_cell(args, cell, runtimes[cell[0]], sim))
             print(json.dumps(rows[-1]), flush=True)

@@ -170,25 +170,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from df_policy.checkpoint import checkpoint_kind
-    from df_policy.config import parse_overrides
     from df_policy.eval.executors import make_executor
-    from df_policy.eval.rivals import baseline_overrides
+    from df_policy.eval.rivals import policy_runtime
     from df_policy.eval.runner import evaluate
     from df_policy.eval.suites import check_severity, default_severities
-    from df_policy.policy.config import RuntimeConfig, check_runtime_keys
     from df_policy.sim.config import SimConfig
 
     default_severities(args.suite)  # a bad suite is the first error, before the checkpoint
     for severity in args.severity or ():
         check_severity(args.suite, severity)
-    kind = checkpoint_kind(args.checkpoint)
-    if args.baseline and kind != "df":
-        raise ConfigError(f"--baseline {args.baseline} is a variant of a DF checkpoint; "
-                          f"{args.checkpoint} holds a {kind!r} policy")
-    check_runtime_keys(kind, parse_overrides(args.overrides))
-    overrides = [*args.overrides, *baseline_overrides(args.baseline)]
-    runtime = load_section(args.config, "runtime", RuntimeConfig, overrides)
+    runtime = policy_runtime(args.checkpoint, args.baseline, args.config, args.overrides)
     sim = load_section(data_dir("config") / "sim.yaml", "sim", SimConfig, args.sim_overrides)
     severities = tuple(args.severity) if args.severity else None
     if args.view:

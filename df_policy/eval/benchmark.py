@@ -1,12 +1,14 @@
-"""The corruption benchmark: every policy variant over every fault at every severity.
+"""The corruption benchmark: every policy over every fault at every severity.
 
-A *cell* is (policy variant, fault, severity); every cell runs the same seeds, so two variants
-are compared episode by episode (McNemar's exact test on the discordant pairs). Each finished
-episode is appended to ``episodes.jsonl`` at once: an interrupted run loses nothing and, run
-again with the same arguments, continues where it stopped. At the end the grid is written as
-``results.json`` (every episode's outcome by cell), ``table.md`` (success with 95 % Wilson
-intervals, the paired comparison, the headline) and ``heatmap.png`` (fault x severity, one
-panel per variant).
+The policies are named *variants*: a checkpoint of any kind with the runtime it runs with (the
+default grid runs DF and its baselines, :data:`VARIANTS`, of one checkpoint; the rivals' table
+names its own). A *cell* is (variant, fault, severity); every cell runs the same seeds, so two
+variants are compared episode by episode (McNemar's exact test on the discordant pairs). Each
+finished episode is appended to ``episodes.jsonl`` at once: an interrupted run loses nothing
+and, run again with the same arguments, continues where it stopped. At the end the grid is
+written as ``results.json`` (every episode's outcome by cell), ``table.md`` (success with 95 %
+Wilson intervals, the paired comparison, the headline) and ``heatmap.png`` (fault x severity,
+one panel per variant).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from df_policy.errors import ConfigError
 from df_policy.eval.corruptions import CORRUPTIONS, LEVELS, corruption_names
 from df_policy.eval.executors import EpisodeTask, Executor
 from df_policy.eval.runner import summarize_cell
@@ -35,6 +38,14 @@ REFERENCE = "noise_unaware"
 """The variant every other one is compared with, episode by episode."""
 MIDDLE = 2
 """The middle severity level: the headline reports its worst cell."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GridPolicy:
+    """One panel of the grid: a checkpoint of any policy kind and the runtime it runs with."""
+
+    checkpoint: str
+    runtime: RuntimeConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,35 +85,39 @@ def grid(corruptions: Sequence[str], levels: Sequence[int], suites: Sequence[str
     return cells
 
 
-def run_grid(checkpoint: str, variants: dict[str, RuntimeConfig], cells: Sequence[Cell],
-             sim: SimConfig, episodes: int, first_seed: int, executor: Executor, out: Path,
+def run_grid(variants: dict[str, GridPolicy], cells: Sequence[Cell], sim: SimConfig,
+             episodes: int, first_seed: int, executor: Executor, out: Path,
              progress: bool = True) -> dict[str, Any]:
     """Run every (variant, cell) on seeds ``first_seed ..``, skipping episodes already in
-    ``out/episodes.jsonl``; returns and writes the report."""
+    ``out/episodes.jsonl``; returns and writes the report. ConfigError, before any episode
+    runs, when that log holds a variant of the same name from another checkpoint."""
     out.mkdir(parents=True, exist_ok=True)
     log = out / "episodes.jsonl"
-    done = _read_log(log)
+    done = _read_log(log, variants)
     seeds = range(first_seed, first_seed + episodes)
     todo = [(variant, cell, seed) for variant in variants for cell in cells for seed in seeds
             if (variant, cell.key, seed) not in done]
     started = time.perf_counter()
-    tasks = [EpisodeTask(checkpoint, variants[v], sim, cell.fault, cell.severity, seed)
-             for v, cell, seed in todo]
+    tasks = [EpisodeTask(variants[v].checkpoint, variants[v].runtime, sim, cell.fault,
+                         cell.severity, seed) for v, cell, seed in todo]
     if log.exists() and not log.read_bytes().endswith(b"\n"):
         with log.open("a") as sink:
             sink.write("\n")  # close a line torn by a kill, so the next record starts clean
     with log.open("a") as sink, tqdm(total=len(todo), disable=not progress,
                                      unit="episode", desc="corruption benchmark") as bar:
         for (variant, cell, seed), outcome in zip(todo, executor.map(tasks), strict=True):
-            record = {"variant": variant, "cell": cell.key, **outcome}
+            record = {"variant": variant, "checkpoint": variants[variant].checkpoint,
+                      "cell": cell.key, **outcome}
             sink.write(json.dumps(record) + "\n")
             sink.flush()
             done[(variant, cell.key, seed)] = record
             bar.update(1)
     report = {
-        "checkpoint": checkpoint, "episodes": episodes, "first_seed": first_seed,
+        "episodes": episodes, "first_seed": first_seed,
         "sim": dataclasses.asdict(sim), "seconds_this_run": round(time.perf_counter() - started),
-        "variants": {name: dataclasses.asdict(config) for name, config in variants.items()},
+        "variants": {name: {"checkpoint": policy.checkpoint,
+                            "runtime": dataclasses.asdict(policy.runtime)}
+                     for name, policy in variants.items()},
         "cells": [{"variant": variant, "fault": cell.fault, "severity": cell.severity,
                    "level": cell.level,
                    **summarize_cell(cell.severity, [done[(variant, cell.key, seed)]
@@ -115,9 +130,12 @@ def run_grid(checkpoint: str, variants: dict[str, RuntimeConfig], cells: Sequenc
     return report
 
 
-def _read_log(log: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+def _read_log(log: Path, variants: dict[str, GridPolicy]
+              ) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Episodes already run, by (variant, cell, seed); a torn last line (a run killed while
-    writing it) is ignored and that episode runs again."""
+    writing it) is ignored and that episode runs again. ConfigError for a record of one of
+    ``variants`` made with another checkpoint (records older than the checkpoint field are
+    taken as they are)."""
     done = {}
     if log.exists():
         for line in log.read_text().splitlines():
@@ -125,7 +143,12 @@ def _read_log(log: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            done[(record["variant"], record["cell"], record["seed"])] = record
+            variant, checkpoint = record["variant"], record.get("checkpoint")
+            if variant in variants and checkpoint not in (None, variants[variant].checkpoint):
+                raise ConfigError(f"{log} holds variant {variant!r} of checkpoint {checkpoint}, "
+                                  f"not {variants[variant].checkpoint}: give another --out or "
+                                  f"another name")
+            done[(variant, record["cell"], record["seed"])] = record
     return done
 
 
@@ -155,7 +178,9 @@ def markdown_report(report: dict[str, Any]) -> str:
     """The headline per variant, then one row per cell: success and Wilson interval of each
     variant, and each variant's paired difference against the reference with McNemar's p."""
     variants = list(report["variants"])
-    lines = [f"Checkpoint `{report['checkpoint']}`, {report['episodes']} episodes per cell, "
+    policies = ", ".join(f"{name}: `{variant['checkpoint']}`"
+                         for name, variant in report["variants"].items())
+    lines = [f"Policies {policies}; {report['episodes']} episodes per cell, "
              f"seeds {report['first_seed']}+ (the same for every cell).", "",
              "| variant | mean success over corruption cells | worst cell at middle severity "
              "| corruptions below 70 % at middle severity |", "|---|---|---|---|"]

@@ -22,16 +22,16 @@ without memory that reads the arm's place can beat chance without remembering th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from df_policy.checkpoint import checkpoint_kind
-from df_policy.config import load_section
+from df_policy.config import load_section, parse_overrides
 from df_policy.errors import ConfigError, DataError
 from df_policy.eval.benchmark import VARIANTS
 from df_policy.eval.stats import wilson_interval
-from df_policy.policy.config import RuntimeConfig
+from df_policy.policy.config import RuntimeConfig, check_runtime_keys
 from df_policy.sim.env import ambiguous_answer
 
 BASELINES = tuple(name for name in VARIANTS if name != "df")
@@ -74,17 +74,21 @@ def parse_rows(spec: str) -> list[Row]:
     return rows
 
 
-def row_runtime(row: Row, config: str | Path | None) -> RuntimeConfig:
-    """The runtime section of ``config`` with the row's baseline applied. CheckpointError when
-    the row's checkpoint is missing; ConfigError for a baseline of a checkpoint that is not DF
-    (its runtime would ignore it silently)."""
-    kind = checkpoint_kind(row.checkpoint)
-    if row.baseline is None:
-        return load_section(config, "runtime", RuntimeConfig)
-    if kind != "df":
-        raise ConfigError(f"row {row.name!r}: baseline {row.baseline} is a variant of a DF "
-                          f"checkpoint; {row.checkpoint} holds a {kind!r} policy")
-    return load_section(config, "runtime", RuntimeConfig, baseline_overrides(row.baseline))
+def policy_runtime(checkpoint: str, baseline: str | None = None,
+                   config: str | Path | None = None, overrides: Sequence[str] = ()
+                   ) -> RuntimeConfig:
+    """The runtime section of ``config`` with the user's ``overrides``, then ``baseline``'s,
+    applied: how evaluation, the benchmarks and the memory check run ``checkpoint``.
+    CheckpointError when the checkpoint is missing; ConfigError for a baseline of a checkpoint
+    that is not DF, or an override of a DF-only key for one (its runtime would ignore either
+    silently)."""
+    kind = checkpoint_kind(checkpoint)
+    if baseline is not None and kind != "df":
+        raise ConfigError(f"baseline {baseline} is a variant of a DF checkpoint; "
+                          f"{checkpoint} holds a {kind!r} policy")
+    check_runtime_keys(kind, parse_overrides(overrides))
+    return load_section(config, "runtime", RuntimeConfig,
+                        [*overrides, *baseline_overrides(baseline)])
 
 
 def baseline_overrides(baseline: str | None) -> list[str]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from df_policy.eval.benchmark import Cell, run_grid
+from df_policy.errors import ConfigError
+from df_policy.eval.benchmark import Cell, GridPolicy, run_grid
 from df_policy.eval.corruptions import CORRUPTIONS
 from df_policy.eval.executors import EpisodeTask, LocalExecutor, RayExecutor
 from df_policy.eval.suites import SUITES
@@ -58,11 +59,11 @@ def test_an_interrupted_run_continues_without_repeating_episodes(tmp_path, tiny_
             "steps": -1, "orange_start": "A", "policy_ms_median": 1.0, "start_wait_steps": 0}
     # One finished episode, then a line torn by the kill.
     (out / "episodes.jsonl").write_text(json.dumps(kept) + "\n" + '{"variant": "df", "ce')
-    variants = {"df": RuntimeConfig()}
+    variants = {"df": GridPolicy(str(tiny_checkpoint), RuntimeConfig())}
     executor = LocalExecutor(1)
     try:
-        report = run_grid(str(tiny_checkpoint), variants, [Cell("jpeg", 1.0)], SIM, 2, 5,
-                          executor, out, progress=False)
+        report = run_grid(variants, [Cell("jpeg", 1.0)], SIM, 2, 5, executor, out,
+                          progress=False)
     finally:
         executor.close()
     outcomes = report["cells"][0]["outcomes"]
@@ -70,6 +71,22 @@ def test_an_interrupted_run_continues_without_repeating_episodes(tmp_path, tiny_
     assert outcomes[0]["steps"] == -1  # the kept episode was not run again
     lines = (out / "episodes.jsonl").read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[-1])["seed"] == 6
+
+
+def test_a_log_from_another_checkpoint_is_refused_and_kept(tmp_path, tiny_checkpoint):
+    out = tmp_path / "grid"
+    out.mkdir()
+    kept = {"variant": "df", "checkpoint": "runs/other", "cell": "jpeg@1", "seed": 5,
+            "success": True}
+    (out / "episodes.jsonl").write_text(json.dumps(kept) + "\n")
+    variants = {"df": GridPolicy(str(tiny_checkpoint), RuntimeConfig())}
+    executor = LocalExecutor(1)
+    try:
+        with pytest.raises(ConfigError, match="holds variant 'df' of checkpoint runs/other"):
+            run_grid(variants, [Cell("jpeg", 1.0)], SIM, 1, 5, executor, out, progress=False)
+    finally:
+        executor.close()
+    assert (out / "episodes.jsonl").read_text() == json.dumps(kept) + "\n"
 
 
 def _free_port() -> int:

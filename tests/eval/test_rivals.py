@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from df_policy.errors import CheckpointError, ConfigError, DataError
-from df_policy.eval.rivals import Row, memory_check, memory_table, parse_rows, row_runtime
+from df_policy.eval.rivals import Row, memory_check, memory_table, parse_rows, policy_runtime
 from df_policy.sim.config import SimConfig
 from df_policy.sim.env import AMBIGUOUS_SCENE, FruitSwapEnv, ambiguous_answer
 from df_policy.sim.expert import ScriptedExpert
@@ -93,7 +93,7 @@ def test_memory_check_with_no_episode_at_the_scene_and_old_outcomes():
         memory_check([{"orange_start": "A", "success": False}])
 
 
-def test_rows_name_checkpoints_and_baselines(tmp_path):
+def test_rows_name_checkpoints_and_baselines():
     rows = parse_rows("df=ck,memoryless=ck,nu=ck:noise_unaware,dp_long=runs/x")
     assert rows == [Row("df", "ck"), Row("memoryless", "ck", "memoryless"),
                     Row("nu", "ck", "noise_unaware"), Row("dp_long", "runs/x")]
@@ -101,15 +101,21 @@ def test_rows_name_checkpoints_and_baselines(tmp_path):
                          ("a=x,a=y", "given twice"), ("", "at least one row")]:
         with pytest.raises(ConfigError, match=message):
             parse_rows(bad)
+
+
+def test_policy_runtime_refuses_what_a_rival_would_ignore(tmp_path):
     folder = tmp_path / "rival"
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump({"model": {}, "policy":
                                                         {"kind": "dp_long"}}))
-    assert row_runtime(Row("dp_long", str(folder)), None).memory
-    with pytest.raises(ConfigError, match="holds a 'dp_long' policy"):
-        row_runtime(Row("m", str(folder), "memoryless"), None)
+    assert policy_runtime(str(folder)).memory
+    with pytest.raises(ConfigError, match="baseline memoryless is a variant of a DF checkpoint; "
+                                          ".* holds a 'dp_long' policy"):
+        policy_runtime(str(folder), "memoryless")
+    with pytest.raises(ConfigError, match=r"runtime keys \['gate'\] apply to DF checkpoints"):
+        policy_runtime(str(folder), overrides=["gate=false"])
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        row_runtime(Row("df", str(tmp_path / "missing")), None)
+        policy_runtime(str(tmp_path / "missing"))
 
 
 def test_memory_check_script_runs_and_rescores_its_results(tmp_path, tiny_checkpoint):

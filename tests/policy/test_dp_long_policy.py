@@ -1,5 +1,6 @@
 """The long-context rivals end to end: train, save, load, closed loop, history, bad combinations."""
 
+import json
 import re
 
 import numpy as np
@@ -11,7 +12,10 @@ from df_policy.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.cli import main
 from df_policy.config import to_dict
 from df_policy.errors import CheckpointError, ConfigError
+from df_policy.eval.benchmark import Cell, GridPolicy, run_grid
 from df_policy.eval.episode import run_episode
+from df_policy.eval.executors import LocalExecutor
+from df_policy.eval.rivals import policy_runtime
 from df_policy.model.config import LongContextConfig, ModelConfig
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.dp_long_policy import DPLongPolicy
@@ -57,6 +61,24 @@ def test_a_run_is_a_controller_that_runs_closed_loop_and_exports(kind, runs, sim
     out = export_checkpoint(runs[kind], sim_store, tmp_path / "exported")
     assert out["calibration"] == {}
     assert isinstance(load_policy(tmp_path / "exported", device="cpu"), DPLongPolicy)
+
+
+def test_a_rival_runs_through_the_corruption_benchmark_under_its_own_name(runs, tmp_path):
+    rival = str(runs["ptp"])
+    variants = {"ptp": GridPolicy(rival, policy_runtime(rival))}
+    executor = LocalExecutor(1)
+    try:
+        report = run_grid(variants, [Cell("jpeg", 3.0)], SimConfig(image_size=16, max_steps=8),
+                          1, 5, executor, tmp_path / "grid", progress=False)
+    finally:
+        executor.close()
+    assert [(c["variant"], c["fault"], c["episodes"]) for c in report["cells"]] == [
+        ("ptp", "jpeg", 1)]
+    assert report["variants"]["ptp"]["checkpoint"] == rival
+    assert f"ptp: `{rival}`" in (tmp_path / "grid" / "table.md").read_text()
+    (record,) = [json.loads(line) for line in
+                 (tmp_path / "grid" / "episodes.jsonl").read_text().splitlines()]
+    assert (record["variant"], record["checkpoint"], record["seed"]) == ("ptp", rival, 5)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -155,7 +177,7 @@ def test_cli_trains_and_evaluates_a_rival(sim_store, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--baseline", "noise_unaware"], "--baseline noise_unaware is a variant of a DF "
+    (["--baseline", "noise_unaware"], "baseline noise_unaware is a variant of a DF "
                                       "checkpoint; .* holds a 'dp_long' policy"),
     (["--set", "gate=false"], r"runtime keys \['gate'\] apply to DF checkpoints only"),
     (["--set", "sampling_steps=3", "--set", "fresh_s=0.1"],
