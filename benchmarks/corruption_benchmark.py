@@ -35,6 +35,9 @@ from df_policy.paths import data_dir
 from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
 
+SHIPPED = "data/checkpoints/df_fruit_swap"
+"""The checkpoint ``--variants`` runs unless ``--checkpoint`` names another."""
+
 
 def _names(value: str, everything: list[str]) -> list[str]:
     if value == "all":
@@ -46,20 +49,23 @@ def variant_rows(args: argparse.Namespace) -> list[Row]:
     """The rows of ``--variants``: DF and its baselines of ``--checkpoint``. ConfigError
     naming the valid variants for an unknown one."""
     names = args.variants.split(",")
+    checkpoint = args.checkpoint or SHIPPED
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         raise ConfigError(f"unknown variant(s) {unknown} (valid: {', '.join(VARIANTS)})")
-    return parse_rows(",".join(f"{name}={args.checkpoint}" for name in names))
+    return parse_rows(",".join(f"{name}={checkpoint}" for name in names))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
+    parser.add_argument("--checkpoint", help=f"the DF checkpoint of --variants (default "
+                                             f"{SHIPPED})")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per cell")
     parser.add_argument("--quick", action="store_true", help="2 episodes per cell")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help="DF and its baselines of --checkpoint")
-    parser.add_argument("--rows", help="NAME=CHECKPOINT[:BASELINE],... instead of --variants")
+    policies = parser.add_mutually_exclusive_group()
+    policies.add_argument("--variants", default=",".join(VARIANTS),
+                          help="DF and its baselines of --checkpoint")
+    policies.add_argument("--rows", help="NAME=CHECKPOINT[:BASELINE],... instead of --variants")
     parser.add_argument("--corruptions", default="all", help="all or a comma-separated list")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--suites", default="all",
@@ -77,6 +83,9 @@ def main() -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
     try:
+        if args.rows and args.checkpoint:
+            raise ConfigError("--checkpoint names the checkpoint of --variants; with --rows "
+                              "each row names its own")
         rows = parse_rows(args.rows) if args.rows else variant_rows(args)
         try:
             levels = [int(level) for level in args.levels.split(",")]

@@ -136,6 +136,8 @@ def test_ray_gives_the_same_outcomes_as_the_process_pool(ray_head, tiny_checkpoi
     (["--corruptions", "fog"], "exposure_dark"),
     (["--levels", "4"], "valid levels: 1, 2, 3"),
     (["--variants", "df,oracle"], "noise_unaware"),
+    (["--rows", "ptp=runs/ptp"], "with --rows each row names its own"),
+    (["--rows", "ptp=runs/ptp", "--variants", "df"], "not allowed with argument"),
 ])
 def test_bad_input_is_one_clear_error_with_exit_2(tmp_path, args, message):
     result = _benchmark("--checkpoint", str(tmp_path), *args, "--out", str(tmp_path / "out"))
