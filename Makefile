@@ -46,12 +46,13 @@ demo: venv
 # The checkpoint from scratch by the recipe (config/model_cpu.yaml: its stages run in one
 # `df-policy train`; docs/results.md, "Training recipe (issue 21)"), then export. Re-running it
 # resumes an interrupted run. The shipped checkpoint itself came from nine hand-run stages
-# before the recipe existed (docs/results.md, "The shipped checkpoint").
+# before the recipe existed (docs/results.md, "The shipped checkpoint"). OpenMP threads wait
+# passively: spinning threads cost up to 10x on a busy 2-core machine (docs/results.md).
 RECIPE_RUN := runs/recipe
 SHIPPED_DEMOS := data/demos/fruit_swap.zarr
 checkpoint: venv
 	test -e $(SHIPPED_DEMOS) || $(BIN)/df-policy collect --episodes 150 --out $(SHIPPED_DEMOS)
-	$(BIN)/df-policy train --data $(SHIPPED_DEMOS) --config config/model_cpu.yaml \
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/df-policy train --data $(SHIPPED_DEMOS) --config config/model_cpu.yaml \
 	  $$(test -e $(RECIPE_RUN)/LATEST && echo --resume || echo --out) $(RECIPE_RUN)
 	$(BIN)/df-policy export --run $(RECIPE_RUN) --data $(SHIPPED_DEMOS) \
 	  --out runs/recipe_export --calibration-episodes 3

@@ -310,9 +310,12 @@ class DiffusionForcingModel(nn.Module):
             decoded = torch.rand((horizon,), generator=generator) < image_loss_share
         decoded[:burn_in] = False
 
+        # The recurrence runs token by token; decoding does not feed back into it, so the
+        # latents of all trained tokens are decoded afterwards, one batch per modality
+        # (large convolutions instead of a small batch per token).
         z = self.initial_latent(batch)
-        zeros = torch.zeros((batch,), device=z.device)
-        errors: dict[str, list[torch.Tensor]] = {name: [zeros] * horizon for name in names}
+        device = z.device
+        latents, rows_of, token_of = [], [], []
         for t in range(horizon):
             rows = running[t]
             if rows == 0:
@@ -320,12 +323,20 @@ class DiffusionForcingModel(nn.Module):
             step_features = {n: features[n][:rows, t] for n in names}
             with torch.set_grad_enabled(t >= burn_in and torch.is_grad_enabled()):
                 z = self.transition(z[:rows], step_features, levels[:rows, t])
-            if t < burn_in:
-                continue
-            wanted = names if decoded[t] else (ACTION_KEY,)
-            for name, x0_hat in self.decode(z, wanted).items():
-                err = ((x0_hat - tokens[name][:rows, t]) ** 2).flatten(1).mean(dim=1)
-                errors[name][t] = torch.cat([err, zeros[rows:]])  # (B,)
+            if t >= burn_in:
+                latents.append(z)
+                rows_of.append(torch.arange(rows, device=device))
+                token_of.append(torch.full((rows,), t, device=device))
+        errors = {name: torch.zeros((batch, horizon), device=device) for name in names}
+        if latents:  # (B, T) errors: one decoding batch per modality for all trained tokens
+            latent, row, token = torch.cat(latents), torch.cat(rows_of), torch.cat(token_of)
+            for name in names:
+                keep = decoded.to(device)[token] if name != ACTION_KEY else token >= 0
+                if keep.any():
+                    x0_hat = self.decode(latent[keep], (name,))[name]
+                    err = ((x0_hat - tokens[name][row[keep], token[keep]]) ** 2).flatten(1)
+                    errors[name] = errors[name].index_put((row[keep], token[keep]),
+                                                          err.mean(dim=1))
         trained = torch.arange(horizon, device=token_mask.device) >= burn_in
         valid = modality_mask & (token_mask & trained)[:, :, None]  # (B, T, M)
         per_modality = {}
@@ -335,7 +346,7 @@ class DiffusionForcingModel(nn.Module):
             weight = valid[:, :, m].float()
             if name != ACTION_KEY:
                 weight = weight * decoded.to(weight.device)
-            value = (torch.stack(errors[name], dim=1) * weight).sum() / weight.sum().clamp(min=1.0)
+            value = (errors[name] * weight).sum() / weight.sum().clamp(min=1.0)
             per_modality[f"loss/{name}"] = float(value.detach())
             total = total + weights[name] * value
         return total / sum(weights.values()), per_modality

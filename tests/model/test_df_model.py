@@ -1,5 +1,6 @@
 """The recurrent DF model: shapes, per-modality levels, masking, z0, learning."""
 
+import pytest
 import torch
 
 from df_policy.model.config import ModelConfig
@@ -113,6 +114,57 @@ def test_camera_dropout_weights_choose_which_camera_dies():
     assert dead_share((1.0, 0.0)).tolist() == [1.0, 0.0], "only the front dies"
     front, wrist = dead_share((1.0, 3.0)).tolist()
     assert abs(front + wrist - 1) < 1e-6 and 0.7 < wrist < 0.8
+
+
+def per_token_loss(m, tokens, token_mask, modality_mask, generator, sampling, burn_in,
+                   image_loss_share, action_weight):
+    """The loss written plainly: :meth:`step` (transition and decoding) one token at a time
+    over the padded batch, masks applied at the end; the same random draws as ``loss``."""
+    names = TINY.modalities
+    batch, horizon = token_mask.shape
+    levels = m.draw_levels(modality_mask, generator, sampling)
+    noisy = m.noise_token({n: v.flatten(0, 1) for n, v in tokens.items()},
+                          levels.flatten(0, 1), generator)
+    decoded = torch.ones(horizon, dtype=torch.bool)
+    if image_loss_share < 1:
+        decoded = torch.rand((horizon,), generator=generator) < image_loss_share
+    z, errors = m.initial_latent(batch), {n: [] for n in names}
+    for t in range(horizon):
+        token = {n: v.unflatten(0, (batch, horizon))[:, t] for n, v in noisy.items()}
+        z, x0_hat = m.step(z, token, levels[:, t])
+        for n in names:
+            errors[n].append(((x0_hat[n] - tokens[n][:, t]) ** 2).flatten(1).mean(dim=1))
+    total, weights = 0.0, {n: action_weight if n == ACTION_KEY else 1.0 for n in names}
+    for index, n in enumerate(names):
+        weight = (modality_mask[:, :, index] & token_mask).float()
+        weight[:, :burn_in] = 0.0
+        if n != ACTION_KEY:
+            weight = weight * decoded
+        total = total + weights[n] * (torch.stack(errors[n], 1) * weight).sum() / weight.sum()
+    return total / sum(weights.values())
+
+
+@pytest.mark.parametrize(("burn_in", "image_loss_share"), [(0, 1.0), (0, 0.5), (1, 0.5)])
+def test_loss_equals_the_per_token_recurrence(burn_in, image_loss_share):
+    """Rows packed by length, encoders batched and decoding batched after the recurrence
+    give the loss (and, without burn-in, the gradients) of the plain per-token loop."""
+    tokens, token_mask, modality_mask = make_batch(3, 5, seed=4)
+    token_mask[1, 4:] = False  # rows already longest first: the loss keeps their order
+    token_mask[2, 2:] = False
+    modality_mask[0, 1, 0] = False  # a missing front frame
+    sampling = LevelSampling(camera_dropout_prob=0.5)
+    m = model(2)
+    loss, _ = m.loss(tokens, token_mask, modality_mask, torch.Generator().manual_seed(9),
+                     sampling, 4.0, burn_in=burn_in, image_loss_share=image_loss_share)
+    expected = per_token_loss(m, tokens, token_mask, modality_mask,
+                              torch.Generator().manual_seed(9), sampling, burn_in,
+                              image_loss_share, 4.0)
+    assert torch.allclose(loss, expected, rtol=1e-5, atol=1e-7)
+    if burn_in == 0:
+        grads = torch.autograd.grad(loss, list(m.parameters()))
+        expected_grads = torch.autograd.grad(expected, list(m.parameters()))
+        for grad, want in zip(grads, expected_grads, strict=True):
+            assert torch.allclose(grad, want, rtol=1e-4, atol=1e-6)
 
 
 def test_action_weight_is_a_weighted_mean_over_modalities():
