@@ -29,7 +29,7 @@ from df_policy.errors import ConfigError, DfPolicyError
 from df_policy.eval.benchmark import VARIANTS, GridPolicy, grid, headline, run_grid
 from df_policy.eval.corruptions import CORRUPTIONS, LEVELS
 from df_policy.eval.executors import make_executor
-from df_policy.eval.rivals import Row, parse_rows, policy_runtime
+from df_policy.eval.rivals import named_rows, parse_rows, policy_runtime
 from df_policy.eval.suites import SUITES
 from df_policy.paths import data_dir
 from df_policy.seeds import EVAL_SEED_OFFSET
@@ -43,17 +43,6 @@ def _names(value: str, everything: list[str]) -> list[str]:
     if value == "all":
         return everything
     return [] if value == "none" else value.split(",")
-
-
-def variant_rows(args: argparse.Namespace) -> list[Row]:
-    """The rows of ``--variants``: DF and its baselines of ``--checkpoint``. ConfigError
-    naming the valid variants for an unknown one."""
-    names = args.variants.split(",")
-    checkpoint = args.checkpoint or SHIPPED
-    unknown = sorted(set(names) - set(VARIANTS))
-    if unknown:
-        raise ConfigError(f"unknown variant(s) {unknown} (valid: {', '.join(VARIANTS)})")
-    return parse_rows(",".join(f"{name}={checkpoint}" for name in names))
 
 
 def main() -> int:
@@ -86,7 +75,8 @@ def main() -> int:
         if args.rows and args.checkpoint:
             raise ConfigError("--checkpoint names the checkpoint of --variants; with --rows "
                               "each row names its own")
-        rows = parse_rows(args.rows) if args.rows else variant_rows(args)
+        rows = (parse_rows(args.rows) if args.rows else
+                named_rows(args.variants, VARIANTS, lambda _: args.checkpoint or SHIPPED))
         try:
             levels = [int(level) for level in args.levels.split(",")]
         except ValueError:

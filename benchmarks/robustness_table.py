@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from df_policy.config import load_section
-from df_policy.errors import ConfigError, DfPolicyError
-from df_policy.eval.rivals import Row, memory_check, memory_table, parse_rows, policy_runtime
+from df_policy.errors import DfPolicyError
+from df_policy.eval.rivals import (
+    Row,
+    memory_check,
+    memory_table,
+    named_rows,
+    parse_rows,
+    policy_runtime,
+)
 from df_policy.eval.runner import evaluate
 from df_policy.paths import data_dir
 from df_policy.policy.config import RuntimeConfig
@@ -71,12 +78,8 @@ def table_cells(args: argparse.Namespace) -> list[Cell]:
     if args.rows:
         cells = [(row, *cell) for row in parse_rows(args.rows) for cell in SUITE_CELLS]
     else:
-        names = args.only.split(",")
-        unknown = sorted(set(names) - set(DEFAULT_CELLS))
-        if unknown:
-            raise ConfigError(f"unknown variant(s) {unknown} (valid: {', '.join(DEFAULT_CELLS)})")
-        rows = parse_rows(",".join(
-            f"{name}={args.dp_checkpoint if name == 'dp' else args.checkpoint}" for name in names))
+        rows = named_rows(args.only, DEFAULT_CELLS, lambda name: (
+            args.dp_checkpoint if name == "dp" else args.checkpoint))
         cells = [(row, *cell) for row in rows for cell in DEFAULT_CELLS[row.name]]
     suites = args.suites.split(",") if args.suites else None
     return [cell for cell in cells if not suites or cell[1] in suites]

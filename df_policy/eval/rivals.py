@@ -22,7 +22,7 @@ without memory that reads the arm's place can beat chance without remembering th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,18 @@ def parse_rows(spec: str) -> list[Row]:
     if not rows:
         raise ConfigError("give at least one row, name=CHECKPOINT[:BASELINE]")
     return rows
+
+
+def named_rows(names: str, valid: Iterable[str], checkpoint_of: Callable[[str], str]
+               ) -> list[Row]:
+    """The rows of the comma-separated variant ``names``, each ``name=checkpoint_of(name)``
+    (a baseline's name runs that baseline, as in :func:`parse_rows`). ConfigError naming the
+    valid names for an unknown one."""
+    wanted, valid = names.split(","), list(valid)
+    unknown = sorted(set(wanted) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown variant(s) {unknown} (valid: {', '.join(valid)})")
+    return parse_rows(",".join(f"{name}={checkpoint_of(name)}" for name in wanted))
 
 
 def policy_runtime(checkpoint: str, baseline: str | None = None,

@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from df_policy.errors import CheckpointError, ConfigError, DataError
-from df_policy.eval.rivals import Row, memory_check, memory_table, parse_rows, policy_runtime
+from df_policy.eval.rivals import (
+    Row,
+    memory_check,
+    memory_table,
+    named_rows,
+    parse_rows,
+    policy_runtime,
+)
 from df_policy.sim.config import SimConfig
 from df_policy.sim.env import AMBIGUOUS_SCENE, FruitSwapEnv, ambiguous_answer
 from df_policy.sim.expert import ScriptedExpert
@@ -101,6 +108,14 @@ def test_rows_name_checkpoints_and_baselines():
                          ("a=x,a=y", "given twice"), ("", "at least one row")]:
         with pytest.raises(ConfigError, match=message):
             parse_rows(bad)
+
+
+def test_named_rows_give_each_variant_its_checkpoint_and_refuse_unknown_names():
+    rows = named_rows("df,memoryless,dp", ("df", "memoryless", "dp"),
+                      lambda name: "dp_ck" if name == "dp" else "ck")
+    assert rows == [Row("df", "ck"), Row("memoryless", "ck", "memoryless"), Row("dp", "dp_ck")]
+    with pytest.raises(ConfigError, match=r"unknown variant\(s\) \['fog'\] \(valid: df, dp\)"):
+        named_rows("df,fog", ("df", "dp"), lambda _: "ck")
 
 
 def test_policy_runtime_refuses_what_a_rival_would_ignore(tmp_path):
