@@ -94,8 +94,15 @@ class DiffusionForcingModel(nn.Module):
         self, z_prev: torch.Tensor, features: dict[str, torch.Tensor], levels: torch.Tensor
     ) -> torch.Tensor:
         """z_t = ConvGRU(Denoiser(concat[z_{t-1}, features], emb(levels)), z_{t-1})."""
-        stacked = [features[name] for name in self.config.modalities]
-        u = self.denoiser(torch.cat([z_prev, *stacked], dim=1), self.level_embedding(levels))
+        stacked = torch.cat([features[name] for name in self.config.modalities], dim=1)
+        return self.update(z_prev, stacked, self.level_embedding(levels))
+
+    def update(self, z_prev: torch.Tensor, stacked: torch.Tensor, embedding: torch.Tensor
+               ) -> torch.Tensor:
+        """:meth:`transition` from the modalities' features already concatenated
+        (B, M * C, L, L) and the levels already embedded (B, E); training prepares both for
+        every token in one batch."""
+        u = self.denoiser(torch.cat([z_prev, stacked], dim=1), embedding)
         return self.gru(u, z_prev)
 
     def decode(self, z: torch.Tensor, names: tuple[str, ...] | None = None) -> Token:
@@ -313,6 +320,8 @@ class DiffusionForcingModel(nn.Module):
         # The recurrence runs token by token; decoding does not feed back into it, so the
         # latents of all trained tokens are decoded afterwards, one batch per modality
         # (large convolutions instead of a small batch per token).
+        stacked = torch.cat([features[n] for n in names], dim=2)  # (B, T, M * C, L, L)
+        embeddings = self.level_embedding(levels.flatten(0, 1)).unflatten(0, (batch, horizon))
         z = self.initial_latent(batch)
         device = z.device
         latents, rows_of, token_of = [], [], []
@@ -320,9 +329,8 @@ class DiffusionForcingModel(nn.Module):
             rows = running[t]
             if rows == 0:
                 break
-            step_features = {n: features[n][:rows, t] for n in names}
             with torch.set_grad_enabled(t >= burn_in and torch.is_grad_enabled()):
-                z = self.transition(z[:rows], step_features, levels[:rows, t])
+                z = self.update(z[:rows], stacked[:rows, t], embeddings[:rows, t])
             if t >= burn_in:
                 latents.append(z)
                 rows_of.append(torch.arange(rows, device=device))
