@@ -317,9 +317,10 @@ class DiffusionForcingModel(nn.Module):
             decoded = torch.rand((horizon,), generator=generator) < image_loss_share
         decoded[:burn_in] = False
 
-        # The recurrence runs token by token; decoding does not feed back into it, so the
-        # latents of all trained tokens are decoded afterwards, one batch per modality
-        # (large convolutions instead of a small batch per token).
+        # Only the recurrence runs token by token. What does not depend on the latent is done
+        # for all tokens at once: the levels' embedding and the features' concatenation
+        # before the loop, and decoding (which does not feed back) after it, one batch per
+        # modality (large convolutions instead of a small batch per token).
         stacked = torch.cat([features[n] for n in names], dim=2)  # (B, T, M * C, L, L)
         embeddings = self.level_embedding(levels.flatten(0, 1)).unflatten(0, (batch, horizon))
         z = self.initial_latent(batch)
