@@ -325,7 +325,7 @@ class DiffusionForcingModel(nn.Module):
         embeddings = self.level_embedding(levels.flatten(0, 1)).unflatten(0, (batch, horizon))
         z = self.initial_latent(batch)
         device = z.device
-        latents, rows_of, token_of = [], [], []
+        latents = []  # z of each trained token index t: its running[t] rows
         for t in range(horizon):
             rows = running[t]
             if rows == 0:
@@ -334,13 +334,14 @@ class DiffusionForcingModel(nn.Module):
                 z = self.update(z[:rows], stacked[:rows, t], embeddings[:rows, t])
             if t >= burn_in:
                 latents.append(z)
-                rows_of.append(torch.arange(rows, device=device))
-                token_of.append(torch.full((rows,), t, device=device))
         errors = {name: torch.zeros((batch, horizon), device=device) for name in names}
         if latents:  # (B, T) errors: one decoding batch per modality for all trained tokens
-            latent, row, token = torch.cat(latents), torch.cat(rows_of), torch.cat(token_of)
+            steps = range(burn_in, burn_in + len(latents))
+            row = torch.cat([torch.arange(running[t], device=device) for t in steps])
+            token = torch.cat([torch.full((running[t],), t, device=device) for t in steps])
+            latent, image_rows = torch.cat(latents), decoded.to(device)[token]
             for name in names:
-                keep = decoded.to(device)[token] if name != ACTION_KEY else token >= 0
+                keep = torch.ones_like(image_rows) if name == ACTION_KEY else image_rows
                 if keep.any():
                     x0_hat = self.decode(latent[keep], (name,))[name]
                     err = ((x0_hat - tokens[name][row[keep], token[keep]]) ** 2).flatten(1)
