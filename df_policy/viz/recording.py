@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from rerun.chunk import RrdReader
 
 from df_policy.errors import DataError
@@ -32,21 +33,24 @@ def read_recording(path: str | Path) -> dict[str, Series]:
         chunks = list(RrdReader(path).stream())
     except (ValueError, OSError) as err:
         raise DataError(f"{path} is not a rerun recording ({err})") from None
-    series: dict[str, Series] = {}
+    # Chunks need not be stored in the order they were logged (two events of one step can
+    # come out swapped), so rows are ordered by step, then by the time they were logged.
+    logged: dict[str, list[tuple[int, int, Any]]] = {}
     for chunk in chunks:
         if chunk.is_static or "step" not in chunk.timeline_names:
             continue
         batch = chunk.to_record_batch()
         columns = {name: batch.column(name).to_pylist() for name in batch.schema.names
                    if name == "step" or ":" in name}  # the index and the data components
+        times = (batch.column("log_time").cast(pa.int64()).to_pylist()
+                 if "log_time" in batch.schema.names else [0] * batch.num_rows)
         entity = chunk.entity_path.lstrip("/")
         for row, step in enumerate(columns["step"]):
             value = _value(columns, row)
             if value is not None:
-                series.setdefault(entity, []).append((int(step), value))
-    for values in series.values():
-        values.sort(key=lambda pair: pair[0])
-    return series
+                logged.setdefault(entity, []).append((int(step), times[row], value))
+    return {entity: [(step, value) for step, _, value in sorted(rows, key=lambda r: r[:2])]
+            for entity, rows in logged.items()}
 
 
 def _value(columns: dict[str, list], row: int) -> Any:

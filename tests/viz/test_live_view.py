@@ -69,6 +69,17 @@ def test_bad_view_target_or_checkpoint_writes_no_recording(tmp_path, capsys):
     assert not rrd.exists()
 
 
+def test_events_of_one_step_read_back_in_the_order_they_were_logged():
+    """A recording of that test (below) whose file stores the step-0 hold chunk before the
+    chunk of the episode's start, logged first: read back in log order."""
+    recording = Path(__file__).resolve().parents[1] / "fixtures" / "chunks_out_of_log_order.rrd"
+    assert [text for _, text in read_recording(recording)["events"]] == [
+        "episode 0: wrist_dead severity 1 seed 1000000",
+        "hold: waiting for the first frame of wrist",
+        "hold: waiting for the first frame of wrist",
+        "episode 0: failure (stage 0)"]
+
+
 def test_eval_view_streams_the_first_episode(tmp_path):
     rrd = tmp_path / "eval.rrd"
     code = main(["eval", "--checkpoint", str(SHIPPED), "--suite", "wrist_dead", "--severity",
