@@ -5,15 +5,24 @@
         [--action-samples 4] [--sampling-steps 1] [--variants torch,onnxruntime,...]
         [--peak-gflops 190]
 
-Every variant steps on the same frames, interleaved step by step, so a busy machine slows
-them alike and their ratio stays fair. Variants (the ideas of issue 23, each measured):
+Each variant runs in a process of its own, as a robot runs one backend: two thread pools in
+one process (torch's OpenMP and ONNX Runtime's) fight over 2 cores and distort both. The
+processes take turns, ``--rounds`` rounds of ``--steps / --rounds`` steps each, on the same
+frames, so a busy machine slows them alike and their ratio stays fair. Every process keeps
+the OpenMP wait policy of the environment (unset: the library's default). Variants (the
+ideas of issue 23, each measured):
 
     torch               eager PyTorch, the runtime's default backend
     torch_channels_last eager PyTorch with the model in channels-last memory format
-    onnxruntime         the exported graphs, every ONNX Runtime graph optimisation (on
-                        cuda: the TensorRT execution provider, else CUDA; onnxruntime-gpu)
+    onnxruntime         the exported graphs as the runtime runs them: every ONNX Runtime graph
+                        optimisation, the pool's threads spinning between the operators of a
+                        run (never between runs), torch at one thread for the host-side
+                        tensors (on cuda: the TensorRT execution provider, else CUDA;
+                        onnxruntime-gpu)
     onnxruntime_basic   the same graphs with only the basic optimisations (no fusions)
     onnxruntime_1thread the same graphs as onnxruntime with one intra-op thread
+    onnxruntime_nospin  the same with the pool's threads sleeping between operators (the
+                        runtime until 2026-12-05)
     torch_cuda_graph    (cuda only) eager PyTorch replayed from CUDA graphs captured once
 
 The graphs come from the checkpoint folder when it has current ones, else they are exported
@@ -21,7 +30,9 @@ into a temporary copy (with --config: an untrained model of that config, saved t
 temporary folder). The FLOP-count limit is the step's FLOPs (torch's FlopCounterMode on
 ``DFPolicy.step``) at --peak-gflops (2 AVX-512 cores: about 190 GFLOP/s fp32). Per variant:
 p50 and p99 of the step's wall time, and the p50 of its stages and of the process CPU time
-it used (``cpu``: with one thread, about what the step takes on a core of its own).
+it used (``cpu``: with one thread, about what the step takes on a core of its own), and
+``idle_cpu_ms``: the process CPU time used in the 50 ms after a step (threads spinning between
+steps would show here; the robot's other nodes need those cores).
 Bars (issue 23): onnxruntime step <= 5 ms p50 on 2 CPU cores and <= 0.4x the torch step.
 """
 
@@ -31,16 +42,11 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-# Set before torch loads OpenMP: the variants share this process, and a variant's OpenMP
-# threads spinning after its step would steal the cores of the next one (on this busy 2-core
-# machine that cost ONNX Runtime about 5x and torch itself 30-50x: docs/decisions.md, "ONNX
-# export and the ONNX Runtime backend").
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import onnxruntime as ort
@@ -62,7 +68,7 @@ from df_policy.policy.onnx_export import export_onnx
 from df_policy.policy.runtime import DFPolicy
 
 VARIANTS = ("torch", "torch_channels_last", "onnxruntime", "onnxruntime_basic",
-            "onnxruntime_1thread")
+            "onnxruntime_1thread", "onnxruntime_nospin")
 """Default variants; ``torch_cuda_graph`` is added with --device cuda."""
 
 
@@ -158,7 +164,8 @@ def make_policy(loaded: LoadedCheckpoint, runtime: RuntimeConfig, variant: str,
                  else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
         threads = 1 if variant.endswith("1thread") else torch.get_num_threads()
         policy.backend = OnnxBackend(loaded, steps, runtime.action_samples, device,
-                                     session_options(threads, level))
+                                     session_options(threads, level,
+                                                     spin=not variant.endswith("nospin")))
     return policy
 
 
@@ -170,12 +177,93 @@ def step_gflop(policy: DFPolicy, frames: dict[str, np.ndarray]) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def idle_cpu_ms(policy: DFPolicy, frames: dict[str, np.ndarray], rounds: int = 10,
+                idle_s: float = 0.05) -> float:
+    """Median process CPU time (ms) used in the ``idle_s`` after a step."""
+    used = []
+    for _ in range(rounds):
+        policy.step(frames)
+        start = time.process_time()
+        time.sleep(idle_s)
+        used.append(1000 * (time.process_time() - start))
+    return round(statistics.median(used), 2)
+
+
+def frames_at(step: int, cameras: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The camera frames of step ``step``: the same in every variant's process."""
+    rng = np.random.default_rng(step)
+    return {cam: rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for cam in cameras}
+
+
+def serve(args: argparse.Namespace) -> None:
+    """One variant in this process (``--child``): after 5 warm-up steps it says it is ready,
+    then answers the parent's commands on stdin, one JSON line each: ``steps N`` (the timings
+    of the next N steps) and ``idle`` (:func:`idle_cpu_ms`)."""
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    runtime = RuntimeConfig(action_samples=args.action_samples,
+                            sampling_steps=args.sampling_steps)
+    on_device = args.child.startswith("torch") and device.type != "cpu"
+    loaded = load_checkpoint(args.checkpoint, device if on_device else "cpu")
+    policy = make_policy(loaded, runtime, args.child, device)
+    cameras = loaded.config.cameras
+    for step in range(5):
+        policy.step(frames_at(step, cameras))
+    print(json.dumps({"ready": policy.backend.name}), flush=True)
+    step = 0
+    for line in sys.stdin:
+        command, *count = line.split()
+        if command == "idle":
+            print(json.dumps(idle_cpu_ms(policy, frames_at(0, cameras))), flush=True)
+            continue
+        timings = []
+        for _ in range(int(count[0])):
+            cpu = time.process_time()
+            output = policy.step(frames_at(step, cameras))
+            timings.append({**output.timings_ms, "cpu": 1000 * (time.process_time() - cpu)})
+            step += 1
+        print(json.dumps(timings), flush=True)
+
+
+class Child:
+    """A variant's process, driven line by line."""
+
+    def __init__(self, variant: str, folder: Path, args: argparse.Namespace) -> None:
+        command = [sys.executable, __file__, "--child", variant, "--checkpoint", str(folder),
+                   "--threads", str(args.threads), "--device", args.device,
+                   "--action-samples", str(args.action_samples),
+                   "--sampling-steps", str(args.sampling_steps)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        self.backend = ""
+
+    def reply(self):
+        """The next JSON line the variant writes."""
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a variant's process ended (exit {self.process.wait()})")
+        return json.loads(line)
+
+    def ask(self, command: str):
+        """Send one command, return its answer."""
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.reply()
+
+    def close(self) -> None:
+        """End the process (EOF on its stdin)."""
+        self.process.stdin.close()
+        self.process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
     parser.add_argument("--config", help="time an untrained model of this YAML's model section")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="turns each variant's process takes (steps are split among them)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--action-samples", type=int, default=RuntimeConfig.action_samples)
     parser.add_argument("--sampling-steps", type=int, default=RuntimeConfig.sampling_steps)
@@ -183,49 +271,49 @@ def main() -> None:
                                            "torch_cuda_graph (default: all that fit --device)")
     parser.add_argument("--peak-gflops", type=float, default=190.0,
                         help="fp32 peak of the cores timed (FLOP-count limit)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one variant's process
     args = parser.parse_args()
+    if args.child:
+        serve(args)
+        return
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     runtime = RuntimeConfig(action_samples=args.action_samples,
                             sampling_steps=args.sampling_steps)
     variants = (args.variants.split(",") if args.variants else
                 [*VARIANTS, *(["torch_cuda_graph"] if device.type == "cuda" else [])])
+    per_round = -(-args.steps // args.rounds)
     with tempfile.TemporaryDirectory() as scratch:
         folder = (untrained_folder(args.config, Path(scratch) / "untrained") if args.config
                   else Path(args.checkpoint))
         if any(v.startswith("onnxruntime") for v in variants):
             folder = with_graphs(folder, runtime, Path(scratch))
         cpu_loaded = load_checkpoint(folder)
-        policies = {}
-        for variant in variants:
-            on_device = variant.startswith("torch") and device.type != "cpu"
-            loaded = load_checkpoint(folder, device) if on_device else cpu_loaded
-            policies[variant] = make_policy(loaded, runtime, variant, device)
-        rng = np.random.default_rng(0)
-        cameras = cpu_loaded.config.cameras
         gflop = step_gflop(make_policy(cpu_loaded, runtime, "torch", torch.device("cpu")),
-                           {cam: np.zeros((64, 64, 3), np.uint8) for cam in cameras})
-        stages: dict[str, dict[str, list[float]]] = {v: {} for v in variants}
-        names = {}
-        for step in range(args.steps + 5):
-            frames = {cam: rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for cam in cameras}
-            for variant, policy in policies.items():
-                cpu = time.process_time()
-                output = policy.step(frames)
-                cpu_ms = 1000 * (time.process_time() - cpu)
-                names[variant] = output.backend
-                if step >= 5:  # warm-up excluded
-                    for stage, ms in {**output.timings_ms, "cpu": cpu_ms}.items():
-                        stages[variant].setdefault(stage, []).append(ms)
+                           frames_at(0, cpu_loaded.config.cameras))
+        children = {variant: Child(variant, folder, args) for variant in variants}
+        try:
+            for child in children.values():  # all loaded and warm before any is timed
+                child.backend = child.reply()["ready"]
+            timed = {variant: [] for variant in variants}
+            for _ in range(args.rounds):
+                for variant, child in children.items():
+                    timed[variant] += child.ask(f"steps {per_round}")
+            idle = {variant: child.ask("idle") for variant, child in children.items()}
+        finally:
+            for child in children.values():
+                child.close()
     limit_ms = 1000 * gflop / args.peak_gflops
     rows = {}
-    for variant, timed in stages.items():
-        p50 = statistics.median(timed["total"])
-        rows[variant] = {"backend": names[variant], "p50_ms": round(p50, 2),
-                         "p99_ms": round(float(np.percentile(timed["total"], 99)), 2),
+    for variant, steps in timed.items():
+        stages = {stage: [t[stage] for t in steps] for stage in steps[0]}
+        p50 = statistics.median(stages["total"])
+        rows[variant] = {"backend": children[variant].backend, "p50_ms": round(p50, 2),
+                         "p99_ms": round(float(np.percentile(stages["total"], 99)), 2),
                          "x_flop_limit": round(p50 / limit_ms, 2),
                          "stages_p50_ms": {stage: round(statistics.median(v), 2)
-                                           for stage, v in timed.items() if stage != "total"}}
+                                           for stage, v in stages.items() if stage != "total"},
+                         "idle_cpu_ms": idle[variant]}
     if "torch" in rows:
         for row in rows.values():
             row["x_torch"] = round(row["p50_ms"] / rows["torch"]["p50_ms"], 3)
@@ -240,7 +328,8 @@ def main() -> None:
         "parameters": sum(p.numel() for p in cpu_loaded.model.parameters()),
         "gflop_per_step": round(gflop, 3),
         "flop_limit_ms": round(limit_ms, 2),
-        "steps": args.steps,
+        "steps": per_round * args.rounds,
+        "rounds": args.rounds,
         "variants": rows,
     }
     print(json.dumps(result, indent=2))

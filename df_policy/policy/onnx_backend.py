@@ -3,8 +3,11 @@
 Each graph is checked against the checkpoint it is loaded with (config hash, weights hash,
 export format, DDIM steps and action samples; :func:`~df_policy.policy.onnx_export.check_graph`)
 before it runs. Sessions use every ONNX Runtime graph optimisation (``ORT_ENABLE_ALL``) and as
-many intra-op threads as torch has (``torch.get_num_threads()``), so both backends get the
-same cores. On ``cuda`` the TensorRT execution provider is preferred, then CUDA (both need the
+many intra-op threads as torch had (``torch.get_num_threads()``), so both backends get the
+same cores; their threads spin between the operators of a run, never between runs. Torch then
+keeps one thread for the host-side tensors (noise, frames): a second pool spinning beside
+ONNX Runtime's would cost its runs (docs/decisions.md, "ONNX Runtime's threads"). On
+``cuda`` the TensorRT execution provider is preferred, then CUDA (both need the
 ``onnxruntime-gpu`` package); the CPU provider takes any node they do not.
 """
 
@@ -38,18 +41,21 @@ def providers_for(device: torch.device) -> list[str]:
 
 def session_options(
     threads: int, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    spin: bool = True,
 ) -> ort.SessionOptions:
     """Graph optimisations up to ``level`` (default: all), ``threads`` intra-op threads,
-    sequential execution, no spinning."""
+    sequential execution. ``spin``: the pool's threads spin between the operators of a run
+    and stop when the run returns; otherwise they sleep between operators too."""
     options = ort.SessionOptions()
     options.graph_optimization_level = level
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    # idle pool threads sleep instead of spinning: spinning steals the cores the rest of
-    # the process (and the robot's other nodes) need between steps
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # never spin between runs: that would steal the cores the rest of the process (and the
+    # robot's other nodes) need between steps
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
 
 
@@ -64,7 +70,8 @@ class OnnxBackend:
     def __init__(self, loaded: LoadedCheckpoint, steps: int, samples: int,
                  device: torch.device | None = None,
                  options: ort.SessionOptions | None = None) -> None:
-        """``options``: default :func:`session_options` with torch's thread count."""
+        """``options``: default :func:`session_options` with torch's thread count. Sets torch
+        to one intra-op thread for the rest of the process (see the module docstring)."""
         self.device = torch.device("cpu")
         if next(loaded.model.parameters()).device != self.device:
             raise ConfigError("backend onnxruntime reads a checkpoint loaded on the CPU "
@@ -89,6 +96,7 @@ class OnnxBackend:
                         graph_record(loaded, graph, steps, samples))
             self.sessions[graph] = session
         self.name = f"onnxruntime/{self.sessions['predict'].get_providers()[0]}"
+        torch.set_num_threads(1)
 
     def absorb(self, z_prev: torch.Tensor, token: Token, levels: torch.Tensor,
                noise: Token) -> torch.Tensor:

@@ -83,6 +83,7 @@ class PolicyNode(LifecycleNode):
         self.params = declare_parameters(self, PARAMETERS, CHECKS)
         self.runtime_overrides = declare_overrides(self, "runtime", RuntimeConfig)
         self.controller: Controller | None = None
+        self.threads = 0  # the model's CPU threads, set in on_configure
         self.kinematics = None
         self.active = False
         self.enabled = True
@@ -99,6 +100,7 @@ class PolicyNode(LifecycleNode):
         p = self.params
         if p["num_threads"] > 0:  # before the model loads: ONNX Runtime sessions read it
             torch.set_num_threads(p["num_threads"])
+        self.threads = torch.get_num_threads()  # the model's; onnxruntime then keeps torch at 1
         try:
             runtime = self._runtime_config()
             checkpoint = share_path(p["checkpoint"], SHIPPED_CHECKPOINT)
@@ -313,7 +315,7 @@ class PolicyNode(LifecycleNode):
         values.update({f"{cam}/transport_ms": f"{ms:.3f}" for cam, ms in self.transport_ms.items()})
         values.update({f"input{topic}": why for topic, why in self.input_errors.items()})
         values["latency_ms/tick"] = f"{tick_ms:.3f}"
-        values["threads"] = str(torch.get_num_threads())
+        values["threads"] = str(self.threads)
         problem = command.hold_reason or next(iter(self.input_errors.values()), "")
         status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
                                   level=DiagnosticStatus.WARN if problem else DiagnosticStatus.OK,

@@ -78,6 +78,25 @@ def test_onnxruntime_matches_torch_over_a_closed_loop_episode(exported):
     assert ort_policy.step(frames).backend == "onnxruntime/CPUExecutionProvider"
 
 
+def test_onnxruntime_takes_torchs_threads_and_leaves_torch_one(exported):
+    """The sessions get the process's threads, spinning only within a run; torch keeps one
+    thread for the host-side tensors, so no second pool spins beside ONNX Runtime's."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        policy = load_policy(exported, "cpu", config=ORT)
+        assert torch.get_num_threads() == 1
+        for session in policy.backend.sessions.values():
+            options = session.get_session_options()
+            assert options.intra_op_num_threads == 2
+            assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+            assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+        frames = {cam: np.zeros((64, 64, 3), np.uint8) for cam in policy.cameras}
+        assert np.isfinite(policy.step(frames).actions).all()
+    finally:
+        torch.set_num_threads(before)
+
+
 def copy_with_graphs(exported: Path, to: Path) -> Path:
     shutil.copytree(exported, to)
     return to
