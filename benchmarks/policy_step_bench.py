@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -195,14 +196,19 @@ def frames_at(step: int, cameras: tuple[str, ...]) -> dict[str, np.ndarray]:
     return {cam: rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for cam in cameras}
 
 
+def setup(args: argparse.Namespace) -> tuple[torch.device, RuntimeConfig]:
+    """Set torch's threads; the device and the runtime the arguments ask for (the parent and
+    each variant's process alike)."""
+    torch.set_num_threads(args.threads)
+    return torch.device(args.device), RuntimeConfig(action_samples=args.action_samples,
+                                                    sampling_steps=args.sampling_steps)
+
+
 def serve(args: argparse.Namespace) -> None:
     """One variant in this process (``--child``): after 5 warm-up steps it says it is ready,
     then answers the parent's commands on stdin, one JSON line each: ``steps N`` (the timings
     of the next N steps) and ``idle`` (:func:`idle_cpu_ms`)."""
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    runtime = RuntimeConfig(action_samples=args.action_samples,
-                            sampling_steps=args.sampling_steps)
+    device, runtime = setup(args)
     on_device = args.child.startswith("torch") and device.type != "cpu"
     loaded = load_checkpoint(args.checkpoint, device if on_device else "cpu")
     policy = make_policy(loaded, runtime, args.child, device)
@@ -237,14 +243,14 @@ class Child:
                                         stdout=subprocess.PIPE, text=True)
         self.backend = ""
 
-    def reply(self):
+    def reply(self) -> Any:
         """The next JSON line the variant writes."""
         line = self.process.stdout.readline()
         if not line:
             raise RuntimeError(f"a variant's process ended (exit {self.process.wait()})")
         return json.loads(line)
 
-    def ask(self, command: str):
+    def ask(self, command: str) -> Any:
         """Send one command, return its answer."""
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
@@ -276,10 +282,7 @@ def main() -> None:
     if args.child:
         serve(args)
         return
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    runtime = RuntimeConfig(action_samples=args.action_samples,
-                            sampling_steps=args.sampling_steps)
+    device, runtime = setup(args)
     variants = (args.variants.split(",") if args.variants else
                 [*VARIANTS, *(["torch_cuda_graph"] if device.type == "cuda" else [])])
     per_round = -(-args.steps // args.rounds)
