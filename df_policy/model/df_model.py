@@ -201,6 +201,18 @@ class DiffusionForcingModel(nn.Module):
         forecast = self.decode(self.transition(z, features, levels_with(clean_action)), cfg.cameras)
         return {**forecast, ACTION_KEY: action}
 
+    def query_action(self, z: torch.Tensor, noise: Token) -> torch.Tensor:
+        """The runtime's query in one DDIM step: x0_hat of the action (B, A) from latent ``z``
+        with every modality at the top level, given as ``noise`` (:meth:`prediction_noise`).
+        :meth:`predict_next` with ``steps=1, samples=1`` returns the same action; training
+        calls this with gradient (:meth:`loss`'s ``query_weight``)."""
+        levels = torch.full((z.shape[0], len(self.config.modalities)),
+                            self.config.num_levels - 1, device=z.device)
+        with torch.no_grad():  # features of pure noise: nothing for the encoders to learn
+            features = self.encode(noise)
+        z_next = self.transition(z, features, levels)
+        return self.decode(z_next, (ACTION_KEY,))[ACTION_KEY]
+
     # ----------------------------------------------------------------------------------------
     # Training objective
 
@@ -257,6 +269,7 @@ class DiffusionForcingModel(nn.Module):
         level_floor: torch.Tensor | None = None,
         burn_in: int = 0,
         image_loss_share: float = 1.0,
+        query_weight: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """x0-prediction MSE over sequences of tokens, masked.
 
@@ -280,6 +293,12 @@ class DiffusionForcingModel(nn.Module):
             image_loss_share: chance per trained token (one draw per token index) that the
                 camera images are decoded and in the loss; the action always is. Below 1 it
                 saves the image heads' compute.
+            query_weight: weight of the runtime's query (:meth:`query_action`), asked at
+                every trained token t >= 1 from the latent z_{t-1} that the recurrence built,
+                beside the recurrence and off it (its latent is not carried on), against the
+                true action chunk of token t. 0 leaves it out. Within the recurrence the query
+                is only the share of tokens that ``policy_query_prob`` and the action's level
+                make it, and each one carries no observation into the memory.
 
         Returns:
             (loss, {"loss/<modality>": value}) — masked means over valid entries.
@@ -347,6 +366,16 @@ class DiffusionForcingModel(nn.Module):
                     err = ((x0_hat - tokens[name][row[keep], token[keep]]) ** 2).flatten(1)
                     errors[name] = errors[name].index_put((row[keep], token[keep]),
                                                           err.mean(dim=1))
+        query = None
+        if query_weight > 0 and len(latents) > 1:  # token t asked from z_{t-1}, in one batch
+            steps = range(burn_in + 1, burn_in + len(latents))
+            z_prev = torch.cat([latents[t - 1 - burn_in][:running[t]] for t in steps])
+            row = torch.cat([torch.arange(running[t], device=device) for t in steps])
+            token = torch.cat([torch.full((running[t],), t, device=device) for t in steps])
+            noise = self.prediction_noise(len(z_prev), 1, generator, device)
+            err = ((self.query_action(z_prev, noise) - tokens[ACTION_KEY][row, token]) ** 2)
+            weight = modality_mask[row, token, -1].float()
+            query = (err.mean(dim=1) * weight).sum() / weight.sum().clamp(min=1.0)
         trained = torch.arange(horizon, device=token_mask.device) >= burn_in
         valid = modality_mask & (token_mask & trained)[:, :, None]  # (B, T, M)
         per_modality = {}
@@ -359,6 +388,10 @@ class DiffusionForcingModel(nn.Module):
             value = (errors[name] * weight).sum() / weight.sum().clamp(min=1.0)
             per_modality[f"loss/{name}"] = float(value.detach())
             total = total + weights[name] * value
+        if query is not None:
+            per_modality["loss/query"] = float(query.detach())
+            return ((total + query_weight * query) / (sum(weights.values()) + query_weight),
+                    per_modality)
         return total / sum(weights.values()), per_modality
 
 

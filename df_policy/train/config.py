@@ -64,6 +64,10 @@ class TrainConfig:
     for its next action chunk (see ``DiffusionForcingModel.loss``)."""
     action_weight: float = 1.0
     """Weight of the action's loss against each camera's (the cameras weigh 1 each)."""
+    query_weight: float = 0.0
+    """Weight of the runtime's query asked beside the recurrence at every token from the
+    latent before it (``DiffusionForcingModel.loss``); 0: the query is only what
+    ``policy_query_prob`` makes of the recurrence's own tokens."""
     camera_dropout_prob: float = 0.0
     """Chance per episode that one camera (drawn by ``camera_dropout_weights``) is dead (top
     level) all episode, as when a camera fails for good at run time."""
@@ -128,6 +132,7 @@ class TrainConfig:
         require(0 < self.image_loss_share <= 1, "image_loss_share", "must be in (0, 1]")
         require(0 <= self.augment_strength <= 1, "augment_strength", "must be in [0, 1]")
         require(self.action_weight > 0, "action_weight", "must be > 0")
+        require(self.query_weight >= 0, "query_weight", "must be >= 0")
         if self.camera_dropout_weights is not None:
             self.camera_dropout_weights = tuple(float(w) for w in self.camera_dropout_weights)
             require(all(w >= 0 for w in self.camera_dropout_weights)

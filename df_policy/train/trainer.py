@@ -32,9 +32,9 @@ from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
 from df_policy.train.faults import sensor_faults
 
-LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/action", "loss/past",
-              "lr", "grad_norm", "tokens_per_s", "wall_s")
-LOSS_FIELDS = LOG_FIELDS[2:7]
+LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/action", "loss/query",
+              "loss/past", "lr", "grad_norm", "tokens_per_s", "wall_s")
+LOSS_FIELDS = LOG_FIELDS[2:8]
 """The columns :func:`plot_losses` draws (those a run logs)."""
 
 
@@ -169,8 +169,9 @@ def train(
     writer = None
     if rank == 0:
         new_log = not log_file.exists() or not resume
+        fields = LOG_FIELDS if new_log else _csv_header(log_file)  # a resumed log keeps its own
         handle = log_file.open("w" if new_log else "a", newline="")
-        writer = csv.DictWriter(handle, LOG_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fields, extrasaction="ignore")
         if new_log:
             writer.writeheader()
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress or rank != 0,
@@ -188,7 +189,7 @@ def train(
             if kind == "df":
                 loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator,
                                      cfg.level_sampling(), cfg.action_weight, batch.level_floor,
-                                     batch.burn_in, cfg.image_loss_share)
+                                     batch.burn_in, cfg.image_loss_share, cfg.query_weight)
             elif kind == "dp":
                 loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator)
             else:  # the rivals: camera dropout as black frames; window samples after burn-in
@@ -275,6 +276,12 @@ def _resume(
         group.update(given, initial_lr=given["lr"])
     generator.set_state(state["generator"])
     return int(state["step"]), float(state.get("wall_s", 0.0))
+
+
+def _csv_header(file: Path) -> list[str]:
+    """The column names of a CSV file."""
+    with file.open(newline="") as handle:
+        return next(csv.reader(handle))
 
 
 def _append_csv(file: Path, row: dict[str, Any]) -> None:

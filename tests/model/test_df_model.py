@@ -117,9 +117,10 @@ def test_camera_dropout_weights_choose_which_camera_dies():
 
 
 def per_token_loss(m, tokens, token_mask, modality_mask, generator, sampling, burn_in,
-                   image_loss_share, action_weight):
+                   image_loss_share, action_weight, query_weight=0.0):
     """The loss written plainly: :meth:`step` (transition and decoding) one token at a time
-    over the padded batch, masks applied at the end; the same random draws as ``loss``."""
+    over the padded batch, masks applied at the end; the runtime's query asked of each
+    token's valid rows from the latent before it; the same random draws as ``loss``."""
     names = TINY.modalities
     batch, horizon = token_mask.shape
     levels = m.draw_levels(modality_mask, generator, sampling)
@@ -128,8 +129,10 @@ def per_token_loss(m, tokens, token_mask, modality_mask, generator, sampling, bu
     decoded = torch.ones(horizon, dtype=torch.bool)
     if image_loss_share < 1:
         decoded = torch.rand((horizon,), generator=generator) < image_loss_share
-    z, errors = m.initial_latent(batch), {n: [] for n in names}
+    z, errors, asked = m.initial_latent(batch), {n: [] for n in names}, []
     for t in range(horizon):
+        if t > burn_in:  # the query of token t from z_{t-1}, for its valid rows
+            asked.append((t, token_mask[:, t].nonzero()[:, 0], z))
         token = {n: v.unflatten(0, (batch, horizon))[:, t] for n, v in noisy.items()}
         z, x0_hat = m.step(z, token, levels[:, t])
         for n in names:
@@ -141,13 +144,26 @@ def per_token_loss(m, tokens, token_mask, modality_mask, generator, sampling, bu
         if n != ACTION_KEY:
             weight = weight * decoded
         total = total + weights[n] * (torch.stack(errors[n], 1) * weight).sum() / weight.sum()
-    return total / sum(weights.values())
+    if query_weight == 0:
+        return total / sum(weights.values())
+    noise = m.prediction_noise(sum(len(rows) for _, rows, _ in asked), 1, generator)
+    query_errors, start = [], 0
+    for t, rows, z_prev in asked:
+        part = {n: v[start:start + len(rows)] for n, v in noise.items()}
+        action = m.query_action(z_prev[rows], part)
+        query_errors.append(((action - tokens[ACTION_KEY][rows, t]) ** 2).mean(dim=1))
+        start += len(rows)
+    query = torch.cat(query_errors).mean()
+    return (total + query_weight * query) / (sum(weights.values()) + query_weight)
 
 
-@pytest.mark.parametrize(("burn_in", "image_loss_share"), [(0, 1.0), (0, 0.5), (1, 0.5)])
-def test_loss_equals_the_per_token_recurrence(burn_in, image_loss_share):
-    """Rows packed by length, encoders batched and decoding batched after the recurrence
-    give the loss (and, without burn-in, the gradients) of the plain per-token loop."""
+@pytest.mark.parametrize(("burn_in", "image_loss_share", "query_weight"),
+                         [(0, 1.0, 0.0), (0, 0.5, 0.0), (1, 0.5, 0.0), (0, 0.5, 3.0),
+                          (1, 1.0, 3.0)])
+def test_loss_equals_the_per_token_recurrence(burn_in, image_loss_share, query_weight):
+    """Rows packed by length, encoders batched, decoding and the runtime's query batched
+    after the recurrence give the loss (and, without burn-in, the gradients) of the plain
+    per-token loop."""
     tokens, token_mask, modality_mask = make_batch(3, 5, seed=4)
     token_mask[1, 4:] = False  # rows already longest first: the loss keeps their order
     token_mask[2, 2:] = False
@@ -155,10 +171,11 @@ def test_loss_equals_the_per_token_recurrence(burn_in, image_loss_share):
     sampling = LevelSampling(camera_dropout_prob=0.5)
     m = model(2)
     loss, _ = m.loss(tokens, token_mask, modality_mask, torch.Generator().manual_seed(9),
-                     sampling, 4.0, burn_in=burn_in, image_loss_share=image_loss_share)
+                     sampling, 4.0, burn_in=burn_in, image_loss_share=image_loss_share,
+                     query_weight=query_weight)
     expected = per_token_loss(m, tokens, token_mask, modality_mask,
                               torch.Generator().manual_seed(9), sampling, burn_in,
-                              image_loss_share, 4.0)
+                              image_loss_share, 4.0, query_weight)
     assert torch.allclose(loss, expected, rtol=1e-5, atol=1e-7)
     if burn_in == 0:
         grads = torch.autograd.grad(loss, list(m.parameters()))
@@ -219,6 +236,30 @@ def test_several_samples_return_the_mean_of_as_many_single_samples():
     assert mean[ACTION_KEY].shape == (1, TINY.action_size) and mean["front"].shape == (1, 3, 16, 16)
     assert not torch.allclose(singles[ACTION_KEY][0], singles[ACTION_KEY][1])
     torch.testing.assert_close(mean[ACTION_KEY], singles[ACTION_KEY].mean(dim=0, keepdim=True))
+
+
+def test_the_trained_query_is_the_runtime_s_one_step_prediction():
+    # the query that training asks beside the recurrence must be what the policy runs
+    m = model(3).eval()
+    z = torch.randn(2, 8, 4, 4)
+    noise = m.prediction_noise(2, 1, torch.Generator().manual_seed(4))
+    ran = m.predict_next(z, steps=1, noise=noise)[ACTION_KEY]
+    torch.testing.assert_close(m.query_action(z, noise), ran)
+
+
+def test_the_query_is_asked_beside_the_recurrence_and_trains_the_memory():
+    m = model()
+    tokens, token_mask, modality_mask = make_batch(1, 3)
+    chain, parts = m.loss(tokens, token_mask, modality_mask, torch.Generator().manual_seed(0))
+    both, query_parts = m.loss(tokens, token_mask, modality_mask,
+                               torch.Generator().manual_seed(0), query_weight=2.0)
+    assert "loss/query" not in parts and query_parts["loss/query"] > 0
+    query = (both * 5 - chain * 3) / 2  # the query's mean error alone
+    assert abs(query.item() - query_parts["loss/query"]) < 1e-5
+    assert all(chain_part == query_parts[key] for key, chain_part in parts.items()), (
+        "the query's latent is not carried on: the recurrence's losses are unchanged")
+    z0_grad, = torch.autograd.grad(query, [m.z0])
+    assert z0_grad.abs().sum() > 0, "the query trains the latent z_{t-1} it is asked from"
 
 
 def test_given_noise_is_what_the_generator_would_draw():

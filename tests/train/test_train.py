@@ -71,6 +71,33 @@ def test_resume_follows_the_given_learning_rate(sim_store, tmp_path):
     assert rows[6] == pytest.approx(1e-4 * lr_factor(6, slower))
 
 
+def test_a_resumed_run_appends_to_its_log_in_the_log_s_own_columns(sim_store, tmp_path):
+    # A run logged before a column was added (loss/query) is resumed with the query on.
+    run = tmp_path / "run"
+    train(sim_store, TINY_MODEL, tiny_train(steps=3), run, progress=False)
+    with (run / "log.csv").open() as handle:
+        old = [{k: v for k, v in row.items() if k != "loss/query"}
+               for row in csv.DictReader(handle)]
+    with (run / "log.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(old[0]))
+        writer.writeheader()
+        writer.writerows(old)
+    train(sim_store, TINY_MODEL, tiny_train(steps=6, query_weight=1.0), run, resume=True,
+          progress=False)
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(None not in row for row in rows), "no row has more fields than the header"
+    walls = [float(r["wall_s"]) for r in rows]
+    assert walls == sorted(walls)
+
+
+def test_the_runtime_s_query_is_logged_when_trained(sim_store, tmp_path):
+    run = tmp_path / "run"
+    train(sim_store, TINY_MODEL, tiny_train(steps=2, query_weight=1.0), run, progress=False)
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert all(float(r["loss/query"]) > 0 for r in rows)
+
+
 def test_resuming_a_finished_run_is_a_no_op(sim_store, tmp_path):
     # Used to crash (UnboundLocalError): `make checkpoint` re-runs its finished stages.
     run = tmp_path / "run"
