@@ -231,7 +231,8 @@ class DiffusionForcingModel(nn.Module):
 
         Independent per token, sample and modality, except (``sampling``, see
         :class:`LevelSampling`): a ``whole_token_prob`` share of tokens use one level for all
-        modalities; a ``policy_query_prob`` share hold every camera at the top level; token 0
+        modalities; a ``policy_query_prob`` share hold every camera at the top level; a
+        ``clean_token_prob`` share are clean (level 0) throughout, the query overridden; token 0
         is clean with ``first_clean_prob`` (one draw per batch); in a ``camera_dropout_prob``
         share of the episodes one camera, drawn uniformly or with ``camera_dropout_weights``,
         is at the top level all episode long (a dead camera). ``floor`` (B, T, M), if given,
@@ -249,6 +250,9 @@ class DiffusionForcingModel(nn.Module):
         query = rng.rand((batch, horizon, 1), generator, device)
         cameras = torch.arange(modalities, device=device) < len(cfg.cameras)
         levels = torch.where((query < sampling.policy_query_prob) & cameras, top, levels)
+        if sampling.clean_token_prob > 0:  # as the runtime absorbs a healthy observation
+            clean = rng.rand((batch, horizon, 1), generator, device)
+            levels = torch.where(clean < sampling.clean_token_prob, 0, levels)
         if torch.rand((), generator=generator).item() < sampling.first_clean_prob:
             levels[:, 0] = 0
         dead = draw_dead_camera(batch, len(cfg.cameras), sampling, generator, device)
@@ -431,3 +435,6 @@ class LevelSampling:
     camera_dropout_weights: tuple[float, ...] | None = None
     """Relative chance of each camera (in ``config.cameras`` order) to be the dead one;
     None: uniform."""
+    clean_token_prob: float = 0.0
+    """Chance per token that every modality is clean (level 0), as the runtime absorbs a
+    healthy observation; it overrides the policy query, not a dead camera or a fault."""

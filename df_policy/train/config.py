@@ -17,7 +17,7 @@ from df_policy.errors import ConfigError
 from df_policy.model.df_model import LevelSampling
 
 SCHEDULED = frozenset({
-    "batch_size", "whole_token_prob", "first_clean_prob", "policy_query_prob",
+    "batch_size", "whole_token_prob", "first_clean_prob", "policy_query_prob", "clean_token_prob",
     "camera_dropout_prob", "camera_dropout_weights", "action_weight", "window_tokens",
     "window_batch_size",
     "start_window_prob", "start_window_tokens", "image_loss_share", "augment_prob",
@@ -62,6 +62,10 @@ class TrainConfig:
     policy_query_prob: float = 0.5
     """Chance per token that the cameras are held at the top level, as when the policy asks
     for its next action chunk (see ``DiffusionForcingModel.loss``)."""
+    clean_token_prob: float = 0.0
+    """Chance per token that every modality is absorbed clean (level 0), as the runtime
+    absorbs a healthy observation; it overrides the policy query, not a dead camera or a
+    fault."""
     action_weight: float = 1.0
     """Weight of the action's loss against each camera's (the cameras weigh 1 each)."""
     query_weight: float = 0.0
@@ -125,7 +129,7 @@ class TrainConfig:
         require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
         require(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         require(self.device in ("cpu", "cuda", "auto"), "device", "must be cpu, cuda or auto")
-        for key in ("whole_token_prob", "first_clean_prob", "policy_query_prob",
+        for key in ("whole_token_prob", "first_clean_prob", "policy_query_prob", "clean_token_prob",
                     "camera_dropout_prob", "start_window_prob", "augment_prob", "shadow_prob",
                     "fault_prob"):
             require(0 <= getattr(self, key) <= 1, key, "must be in [0, 1]")
@@ -192,4 +196,4 @@ class TrainConfig:
         """The noise-level sampling knobs, as the model takes them."""
         return LevelSampling(self.whole_token_prob, self.first_clean_prob,
                              self.policy_query_prob, self.camera_dropout_prob,
-                             self.camera_dropout_weights)
+                             self.camera_dropout_weights, self.clean_token_prob)

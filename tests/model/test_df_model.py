@@ -85,6 +85,23 @@ def test_training_levels_include_the_policy_query():
     assert first_clean[0, 3, 1] == top, "a missing frame is always at the top level"
 
 
+def test_clean_tokens_override_the_query_but_not_a_dead_camera():
+    m = model()
+    _, _, modality_mask = make_batch(64, 20)
+    top = TINY.num_levels - 1
+    g = torch.Generator().manual_seed(0)
+    levels = m.draw_levels(modality_mask, g, LevelSampling(
+        0.0, 0.0, policy_query_prob=1.0, clean_token_prob=0.5, camera_dropout_prob=0.5))
+    dead = (levels[..., :2] == top).all(dim=1)  # (B, cameras): a camera dead all episode
+    alive = ~dead.any(dim=1)
+    clean = (levels[alive] == 0).all(dim=-1)
+    assert 0.45 < clean.float().mean() < 0.55, "a clean token is clean in every modality"
+    assert (levels[alive][~clean][..., :2] == top).all(), "the others are the policy query"
+    front_dead = dead[:, 0]
+    assert (levels[front_dead][..., 0] == top).all(), "a dead camera stays dead"
+    assert ((levels[front_dead][..., 1:] == 0).all(dim=-1).float().mean() > 0.4)
+
+
 def test_camera_dropout_kills_one_camera_for_a_whole_episode():
     m = model()
     _, _, modality_mask = make_batch(400, 6)
