@@ -10,10 +10,10 @@ figures to quote):
     legacy   the loss before issue 21: whole padded episodes, one token at a time through
              encoders, transition and heads (kept here, verbatim in effect, as the reference)
     whole    today's loss on the same whole-episode batches (rows packed by length, all
-             tokens encoded in one batch), full back-propagation
+             tokens encoded in one batch), full back-propagation, the config's query
     recipe   the batches the config's recipe asks for at ``--at`` of its steps (start windows,
              windows after a burn-in, image-loss share, augmentation, faults) as
-             ``build_batch`` makes them
+             ``build_batch`` makes them, and the loss with its query (``query_weight``)
 
 A token counts when it is trained (burn-in tokens do not); tokens/s is all trained tokens over
 all loss+backward+step time of a mode after one warm-up round (the recipe mixes batch kinds).
@@ -109,7 +109,8 @@ def main() -> None:
                 else:
                     loss, _ = model.loss(batch.tokens, batch.token_mask, batch.modality_mask,
                                          generator, cfg.level_sampling(), cfg.action_weight,
-                                         batch.level_floor, batch.burn_in, cfg.image_loss_share)
+                                         batch.level_floor, batch.burn_in, cfg.image_loss_share,
+                                         cfg.query_weight)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -127,7 +128,7 @@ def main() -> None:
         "whole_batch_episodes": args.batch,
         "recipe_at": {"fraction": args.at, **{key: getattr(recipe, key) for key in (
             "batch_size", "window_batch_size", "window_tokens", "start_window_prob",
-            "image_loss_share",
+            "image_loss_share", "query_weight", "clean_token_prob",
             "augment_prob", "shadow_prob", "fault_prob")}},
         "parameters": sum(p.numel() for p in model.parameters()),
         "tokens_per_s": rates,
