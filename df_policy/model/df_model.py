@@ -357,11 +357,16 @@ class DiffusionForcingModel(nn.Module):
                 z = self.update(z[:rows], stacked[:rows, t], embeddings[:rows, t])
             if t >= burn_in:
                 latents.append(z)
-        errors = {name: torch.zeros((batch, horizon), device=device) for name in names}
-        if latents:  # (B, T) errors: one decoding batch per modality for all trained tokens
-            steps = range(burn_in, burn_in + len(latents))
+
+        def rows_of(steps: range) -> tuple[torch.Tensor, torch.Tensor]:
+            """(row, token) of every row still running at each token index in ``steps``."""
             row = torch.cat([torch.arange(running[t], device=device) for t in steps])
             token = torch.cat([torch.full((running[t],), t, device=device) for t in steps])
+            return row, token
+
+        errors = {name: torch.zeros((batch, horizon), device=device) for name in names}
+        if latents:  # (B, T) errors: one decoding batch per modality for all trained tokens
+            row, token = rows_of(range(burn_in, burn_in + len(latents)))
             latent, image_rows = torch.cat(latents), decoded.to(device)[token]
             for name in names:
                 keep = torch.ones_like(image_rows) if name == ACTION_KEY else image_rows
@@ -374,8 +379,7 @@ class DiffusionForcingModel(nn.Module):
         if query_weight > 0 and len(latents) > 1:  # token t asked from z_{t-1}, in one batch
             steps = range(burn_in + 1, burn_in + len(latents))
             z_prev = torch.cat([latents[t - 1 - burn_in][:running[t]] for t in steps])
-            row = torch.cat([torch.arange(running[t], device=device) for t in steps])
-            token = torch.cat([torch.full((running[t],), t, device=device) for t in steps])
+            row, token = rows_of(steps)
             noise = self.prediction_noise(len(z_prev), 1, generator, device)
             err = ((self.query_action(z_prev, noise) - tokens[ACTION_KEY][row, token]) ** 2)
             weight = modality_mask[row, token, -1].float()
