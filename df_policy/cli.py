@@ -94,6 +94,8 @@ def _cmd_dataset_info(args: argparse.Namespace) -> int:
     else:
         width = max(len(k) for k in info)
         for key, value in info.items():
+            if key == "runs":
+                value = f"{len(value)} recorded (--json shows their settings)"
             print(f"{key:<{width}}  {value}")
     return 0
 

@@ -7,9 +7,11 @@ appends episodes in seed order. Episode i of a run uses seed ``cfg.seed + i``; w
 an interrupted store after the last seed it holds (the run's ``seed`` is then ignored).
 ``operator`` makes the expert move like a human operator (:mod:`df_policy.sim.operator`).
 
-Files beside a store ``demos.zarr``: ``demos_config.yaml`` (resolved configs of the latest
-run) and ``demos_videos/episode_NNNN.mp4`` (the first ``videos`` episodes, cameras side by
-side).
+The store records the resolved configs of every run that added episodes (its ``runs``
+attribute, shown by ``df-policy dataset info``), so a store extended with other settings (e.g.
+recovery demos) still says which episodes came from which. Files beside a store
+``demos.zarr``: ``demos_config.yaml`` (resolved configs of the latest run) and
+``demos_videos/episode_NNNN.mp4`` (the first ``videos`` episodes, cameras side by side).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from df_policy.config import save_resolved
+from df_policy.config import save_resolved, to_dict
 from df_policy.data.config import CollectConfig
 from df_policy.data.store import EpisodeStore
 from df_policy.data.video import write_episode_video
@@ -126,6 +128,8 @@ def collect(
         out, cameras=sim.cameras, image_size=sim.image_size, control_hz=sim.control_hz
     )
     save_resolved(sibling(out, "_config.yaml"), sim=sim, collect=cfg)
+    if store.n_episodes < cfg.episodes:
+        store.record_run({"sim": to_dict(sim), "collect": to_dict(cfg)})
     seeds = store.seeds()
     first_seed = int(seeds.max()) + 1 if len(seeds) else cfg.seed
     started = time.perf_counter()

@@ -57,6 +57,10 @@ from df_policy.keys import (
 SCHEMA = "df_policy.episodes"
 SCHEMA_VERSION = 1
 COMMITTED = "committed_episodes"
+RUNS = "runs"
+"""Root attribute: the settings of each run that added episodes, oldest first, each with the
+index of its first episode (``df-policy collect`` records its resolved configs); absent in
+stores whose runs were not recorded."""
 LOW_DIM_CHUNK = 4096
 """Rows per chunk of the low-dimensional arrays."""
 
@@ -207,6 +211,19 @@ class EpisodeStore:
     def seeds(self) -> np.ndarray:
         """Simulator seed of every committed episode (-1 for recorded data)."""
         return np.asarray(self.root["meta"][EPISODE_SEED][: self.n_episodes], dtype=np.int64)
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The recorded runs: ``{"first_episode": i, **settings}`` each, oldest first."""
+        return list(self.root.attrs.get(RUNS, []))
+
+    def record_run(self, settings: Mapping[str, Any]) -> None:
+        """Record that the episodes appended from now on come from a run with ``settings``
+        (JSON values); it replaces a recorded run that never appended an episode."""
+        if not self.writable:
+            raise DataError(f"{self.path} was opened read-only")
+        runs = [run for run in self.runs if run["first_episode"] < self.n_episodes]
+        self.root.attrs[RUNS] = [*runs, {"first_episode": self.n_episodes, **settings}]
 
     def successes(self) -> np.ndarray:
         """Success flag of every committed episode."""
@@ -454,6 +471,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "control_hz": store.control_hz,
         "source": store.source,
         "missing_frames": missing,
+        "runs": store.runs,
         "size_bytes": size,
         "size": _human(size),
     }

@@ -117,6 +117,11 @@ def test_recovery_demos_extend_a_clean_store(tmp_path):
     assert result.returncode == 0, result.stderr
     store = EpisodeStore.open(out)
     assert list(store.seeds()) == [0, 1] and store.successes().all()
+    runs = [(run["first_episode"], run["collect"]["fumble_prob"]) for run in store.runs]
+    assert runs == [(0, 0.0), (1, 1.0)], "each run's settings are kept, not just the last's"
+    assert store.runs[0]["sim"]["image_size"] == 24
+    info = json.loads(run_cli("dataset", "info", str(out), "--json").stdout)
+    assert info["runs"] == store.runs
     clean = run_cli("collect", "--out", str(tmp_path / "clean.zarr"), "--episodes", "1",
                     "--seed", "1", *quick)
     assert clean.returncode == 0, clean.stderr
