@@ -220,10 +220,13 @@ class EpisodeStore:
     def record_run(self, settings: Mapping[str, Any]) -> None:
         """Record that the episodes appended from now on come from a run with ``settings``
         (JSON values); it replaces a recorded run that never appended an episode."""
-        if not self.writable:
-            raise DataError(f"{self.path} was opened read-only")
+        self._check_writable()
         runs = [run for run in self.runs if run["first_episode"] < self.n_episodes]
         self.root.attrs[RUNS] = [*runs, {"first_episode": self.n_episodes, **settings}]
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise DataError(f"{self.path} was opened read-only")
 
     def successes(self) -> np.ndarray:
         """Success flag of every committed episode."""
@@ -275,8 +278,7 @@ class EpisodeStore:
             DataError: naming the key for a missing array, a wrong shape or dtype, or a
                 non-finite value. Nothing is written then.
         """
-        if not self.writable:
-            raise DataError(f"{self.path} was opened read-only")
+        self._check_writable()
         rows = self._checked_rows(arrays)
         length = len(rows[ACTION])
         start = self.n_steps
