@@ -24,8 +24,9 @@ DISTANCE = 0.1
 """How far (m) the driver moves the measured tool before it lets go."""
 
 # A stand-in for any ROS teleop driver (teleop_twist_keyboard, a joystick, a SpaceMouse node):
-# it publishes TwistStamped on /ee_twist at 20 Hz with the gripper closed, like an operator,
-# until the measured tool has moved DISTANCE along +y (exit 1 if it never does).
+# once its topics are matched it publishes TwistStamped on /ee_twist at 20 Hz with the gripper
+# closed, like an operator, until the measured tool has moved DISTANCE along +y (exit 1 if it
+# never does).
 DRIVER = f"""
 import sys
 import time
@@ -39,6 +40,11 @@ grip_pub = node.create_publisher(Float64, "/gripper_command", 10)
 ys = []
 node.create_subscription(PoseStamped, "/ee_pose", lambda m: ys.append(m.pose.position.y), 10)
 deadline = time.monotonic() + 60
+# like an operator who waits for the robot to come up: start once sim_node hears the twist and
+# both sim_node and recorder_node hear the gripper (DDS drops what goes out before discovery)
+while ((twist_pub.get_subscription_count() < 1 or grip_pub.get_subscription_count() < 2)
+       and time.monotonic() < deadline):
+    rclpy.spin_once(node, timeout_sec=0.05)
 while (not ys or ys[-1] - ys[0] < {DISTANCE}) and time.monotonic() < deadline:
     msg = TwistStamped()
     msg.header.stamp = node.get_clock().now().to_msg()
