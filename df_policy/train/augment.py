@@ -48,35 +48,41 @@ def augment_images(images: torch.Tensor, prob: float, strength: float,
     batch, horizon, _, size, _ = images.shape
     device = images.device
 
-    def draw(low: float, high: float) -> torch.Tensor:
-        """Per-episode values in [low, high] scaled towards 0 by strength, 0 where the kind
-        is not applied, repeated over the episode's tokens: (B * T,)."""
-        on = rng.rand((batch,), generator, device) < prob
+    def applied() -> torch.Tensor:
+        """Which episodes get a kind: ``(B,)`` booleans, each true with probability ``prob``
+        (one draw per kind, shared by all of that kind's parameters)."""
+        return rng.rand((batch,), generator, device) < prob
+
+    def draw(on: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        """Per-episode values in [low, high] scaled towards 0 by strength, 0 where ``on`` is
+        false, repeated over the episode's tokens: (B * T,)."""
         value = (low + (high - low) * rng.rand((batch,), generator, device)) * strength
         return torch.where(on, value, 0.0).repeat_interleave(horizon)
 
     x = ((images.flatten(0, 1) + 1) / 2).clamp(0, 1)
     rows = len(x)
-    angle, shift_x, shift_y = draw(-2, 2), draw(-1.5, 1.5), draw(-1.5, 1.5)
-    zoom = 1 + draw(0, 0.08)
+    bumped = applied()
+    angle, shift_x, shift_y = draw(bumped, -2, 2), draw(bumped, -1.5, 1.5), draw(bumped, -1.5, 1.5)
+    zoom = 1 + draw(bumped, 0, 0.08)
     scale = (size / 32) * torch.stack([shift_x, shift_y], dim=1)
     centre = torch.full((rows, 2), (size - 1) / 2, device=device)
     matrix = get_affine_matrix2d(scale, centre, torch.stack([zoom, zoom], dim=1), angle)
-    moved = (angle != 0) | (shift_x != 0) | (shift_y != 0) | (zoom != 1)
+    moved = bumped.repeat_interleave(horizon)
     x = _on_rows(x, moved, lambda part, rows: warp_affine(
         part, matrix[rows, :2], (size, size), padding_mode="border"))
-    gain = 2 ** draw(-1, math.log2(1.5))
-    white = 2 ** torch.stack([draw(-0.3, 0.3), torch.zeros(rows, device=device),
-                              draw(-0.3, 0.3)], dim=1)
+    gain = 2 ** draw(applied(), -1, math.log2(1.5))
+    tinted = applied()
+    white = 2 ** torch.stack([draw(tinted, -0.3, 0.3), torch.zeros(rows, device=device),
+                              draw(tinted, -0.3, 0.3)], dim=1)
     x = (x * (gain[:, None] * white)[:, :, None, None]).clamp(0, 1)
-    x = adjust_contrast_with_mean_subtraction(x, 1 + draw(-0.4, 0.4))
-    x = adjust_gamma(x, 2 ** draw(-0.6, 0.6))
-    sigma = draw(0.3, 1.2)
+    x = adjust_contrast_with_mean_subtraction(x, 1 + draw(applied(), -0.4, 0.4))
+    x = adjust_gamma(x, 2 ** draw(applied(), -0.6, 0.6))
+    sigma = draw(applied(), 0.3, 1.2)
     x = _on_rows(x, sigma > 0, lambda part, rows: gaussian_blur2d(
         part, 5, sigma[rows, None].expand(-1, 2)))
-    noise_std = draw(0, 0.06)[:, None, None, None]
+    noise_std = draw(applied(), 0, 0.06)[:, None, None, None]
     x = (x + noise_std * rng.randn(x.shape, generator, device)).clamp(0, 1)
-    quality = draw(-70, -10) + 100  # 100 (no draw) -> not compressed
+    quality = draw(applied(), -70, -10) + 100  # 100 (not applied) -> not compressed
     x = _on_rows(x, quality < 100, lambda part, rows: _jpeg(part, quality[rows].clamp(20, 90)))
     return (x * 2 - 1).unflatten(0, (batch, horizon))
 

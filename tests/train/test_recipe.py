@@ -107,6 +107,16 @@ def test_augmentation_is_per_episode_in_range_and_off_without_draws():
     assert (gentle - still).abs().mean() < (out - images).abs().mean(), "strength scales"
 
 
+def test_each_kind_of_augmentation_is_applied_with_probability_prob():
+    """A kind with several parameters (a bump: rotation, shift, zoom; white balance: red and
+    blue gains) is one draw, so an episode is untouched with probability (1 - prob) ** 8 for
+    the eight kinds (0.43 at 0.1; drawing every parameter on its own left 0.28 untouched)."""
+    images = torch.rand(4000, 1, 3, 16, 16) * 2 - 1
+    out = augment_images(images, 0.1, 1.0, torch.Generator().manual_seed(0))
+    untouched = ((out - images).abs().flatten(1).amax(dim=1) < 1e-5).float().mean().item()
+    assert 0.39 < untouched < 0.47, untouched
+
+
 def test_faults_are_blank_or_frozen_frames_with_their_level_floor():
     images = {"front": torch.rand(200, 8, 3, 4, 4) * 2 - 1}
     faulty, floor = sensor_faults(images, 1.0, 999, torch.Generator().manual_seed(0))
