@@ -12,7 +12,9 @@ camera; empty: no fruit within NEAR_MM, the gripper closed where no fruit was). 
 ``--results`` it replays that evaluation's failed episodes. Ends with the median offsets of
 lifted and of missed grasps, the mean and spread of each fruit's grasp offsets (a policy that
 cannot see where a fruit lies aims at a fixed spot: its offsets spread as widely as the fruit's
-placement, ±20 mm), and a JSON line with every grasp.
+placement, ±20 mm), how far each episode's first grasp follows where that fruit was placed in its
+slot (the slope of the grasp's aim on the placement: 1 reads the fruit's position, 0 aims at the
+slot's centre), and a JSON line with every grasp.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import dataclasses
 import json
 import statistics
 import sys
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,6 +58,36 @@ def median_offset(grasps: list[Grasp]) -> str:
     return f"{len(grasps)} grasps, median |dx| {dx:.0f} mm, |dy| {dy:.0f} mm"
 
 
+class Placements:
+    """Observer wrapping a :class:`GraspLog`: each fruit's offset (mm) from the centre of the
+    slot it was placed in, taken at the first step, before anything moved it."""
+
+    def __init__(self, log: GraspLog) -> None:
+        self.log = log
+        self.mm: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, env: Any, action: np.ndarray, tick: Any = None) -> None:
+        if not self.mm:
+            slots = env.slot_positions()
+            for fruit, position in env.fruit_positions().items():
+                centre = slots[env.slot_of(fruit)]
+                self.mm[fruit] = tuple((1000.0 * (position[:2] - centre[:2])).round(1).tolist())
+        self.log(env, action, tick)
+
+
+def placement_slopes(episodes: list[dict]) -> np.ndarray | None:
+    """Least-squares slope, per axis, of each episode's first grasp's aim (tool centre minus
+    slot centre) on where its fruit lay in the slot; None with fewer than 3 episodes."""
+    pairs = [(ep["placement_mm"][ep["grasps"][0]["fruit"]], ep["grasps"][0]["offset_mm"])
+             for ep in episodes if ep["grasps"]]
+    if len(pairs) < 3:
+        return None
+    placed = np.array([p for p, _ in pairs])
+    aim = placed + np.array([o for _, o in pairs])
+    placed, aim = placed - placed.mean(0), aim - aim.mean(0)
+    return (placed * aim).sum(0) / (placed ** 2).sum(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
@@ -77,9 +110,12 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for seed in seeds:
         log = GraspLog()
-        outcome = run_episode(policy, SimConfig(), args.suite, severity, seed, observer=log)
+        placements = Placements(log)
+        outcome = run_episode(policy, SimConfig(), args.suite, severity, seed,
+                              observer=placements)
         every += log.grasps
         episodes.append({"seed": seed, "success": outcome["success"], "stage": outcome["stage"],
+                         "placement_mm": placements.mm,
                          "grasps": [dataclasses.asdict(g) for g in log.grasps]})
         listed = "; ".join(f"{g.fruit} ({g.offset_mm[0]:+.0f}, {g.offset_mm[1]:+.0f}) {kind(g)}"
                            for g in log.grasps)
@@ -94,6 +130,10 @@ def main() -> None:
             mean, spread = near.mean(0), near.std(0)
             print(f"{fruit} grasps at the fruit: {len(near)}, dx {mean[0]:+.0f} ± {spread[0]:.0f} "
                   f"mm, dy {mean[1]:+.0f} ± {spread[1]:.0f} mm (mean ± std)")
+    slopes = placement_slopes(episodes)
+    if slopes is not None:
+        print(f"first grasps follow the fruit's placement in its slot: dx {slopes[0]:.2f}, "
+              f"dy {slopes[1]:.2f} (1: where the fruit lies, 0: the slot's centre)")
     print(json.dumps({"command": " ".join(sys.argv), "checkpoint": args.checkpoint,
                       "suite": args.suite, "severity": severity, "episodes": episodes}))
 
