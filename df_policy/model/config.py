@@ -29,9 +29,6 @@ class ModelConfig:
     """Width of the sinusoidal embedding of each modality's noise level."""
     action_hidden: int = 256
     """Width of the action encoder and head MLPs."""
-    action_keypoints: int = 0
-    """Spatial soft-argmax keypoints the DF model's action head reads from the latent (0: none,
-    the shipped checkpoint's head); see :class:`~df_policy.model.networks.ActionHead`."""
     num_levels: int = 1000
     """K: noise levels of the cosine schedule (0 = clean, K-1 = pure noise)."""
     sampling_steps: int = 10
@@ -52,7 +49,6 @@ class ModelConfig:
             "image_size",
             f"/ latent_downsample must be divisible by 2**{levels - 1} (one halving per level)",
         )
-        require(self.action_keypoints >= 0, "action_keypoints", "must be >= 0")
         require(self.num_levels >= 2, "num_levels", "must be >= 2")
         require(0 < self.sampling_steps <= self.num_levels, "sampling_steps", "must be in 1..K")
 

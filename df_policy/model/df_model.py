@@ -74,8 +74,7 @@ class DiffusionForcingModel(nn.Module):
             }
         )
         self.action_head = ActionHead(
-            config.latent_channels, side, config.action_size, config.action_hidden,
-            config.action_keypoints,
+            config.latent_channels, side, config.action_size, config.action_hidden
         )
 
     # ----------------------------------------------------------------------------------------

@@ -160,36 +160,16 @@ class ActionEncoder(nn.Module):
 
 
 class ActionHead(nn.Module):
-    """Latent (B, C_z, L, L) -> predicted clean action chunk (B, A).
+    """Latent (B, C_z, L, L) -> predicted clean action chunk (B, A)."""
 
-    Reads a pooled (L/2 x L/2) summary of the latent and, with ``keypoints`` > 0, the expected
-    (x, y) of that many softmax attention maps over the latent grid (spatial soft-argmax, as
-    in robomimic's and Diffusion Policy's image encoders): positions finer than a grid cell.
-    """
-
-    def __init__(self, latent_ch: int, side: int, action_size: int, hidden: int,
-                 keypoints: int = 0) -> None:
+    def __init__(self, latent_ch: int, side: int, action_size: int, hidden: int) -> None:
         super().__init__()
         self.reduce = nn.Conv2d(latent_ch, 16, 3, padding=1)
-        self.keypoints = nn.Conv2d(latent_ch, keypoints, 1) if keypoints else None
-        axis = torch.linspace(-1, 1, side)
-        rows, cols = torch.meshgrid(axis, axis, indexing="ij")
-        self.register_buffer("grid", torch.stack([cols.flatten(), rows.flatten()], dim=1),
-                             persistent=False)
         self.mlp = nn.Sequential(
-            nn.Linear(16 * (side // 2) ** 2 + 2 * keypoints, hidden), nn.SiLU(),
-            nn.Linear(hidden, action_size)
+            nn.Linear(16 * (side // 2) ** 2, hidden), nn.SiLU(), nn.Linear(hidden, action_size)
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(B, C_z, L, L) -> (B, A)."""
-        features = F.avg_pool2d(F.silu(self.reduce(z)), 2).flatten(1)
-        if self.keypoints is not None:
-            features = torch.cat([features, self.keypoint_positions(z).flatten(1)], dim=1)
-        return self.mlp(features)
-
-    def keypoint_positions(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, C_z, L, L) -> (B, K, 2): the expected (x, y) in [-1, 1] of each keypoint's
-        softmax attention map over the latent grid."""
-        attention = torch.softmax(self.keypoints(z).flatten(2), dim=2)  # (B, K, L*L)
-        return attention @ self.grid
+        h = F.avg_pool2d(F.silu(self.reduce(z)), 2)
+        return self.mlp(h.flatten(1))

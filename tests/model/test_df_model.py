@@ -1,13 +1,10 @@
 """The recurrent DF model: shapes, per-modality levels, masking, z0, learning."""
 
-import dataclasses
-
 import pytest
 import torch
 
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY, DiffusionForcingModel, LevelSampling
-from df_policy.model.networks import ActionHead
 
 TINY = ModelConfig(image_size=16, chunk=2, latent_channels=8, latent_downsample=4,
                    channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=3)
@@ -300,32 +297,3 @@ def test_given_noise_is_what_the_generator_would_draw():
     b = m.predict_next(z, samples=2, noise=noise)
     for key in a:
         assert torch.equal(a[key], b[key])
-
-
-def test_action_keypoints_read_positions_finer_than_a_grid_cell():
-    head = ActionHead(latent_ch=4, side=4, action_size=2, hidden=8, keypoints=1)
-    with torch.no_grad():
-        head.keypoints.weight.zero_()
-        head.keypoints.bias.zero_()
-        head.keypoints.weight[0, 0] = 1.0  # the keypoint's map is latent channel 0
-    z = torch.zeros(2, 4, 4, 4)
-    z[0, 0, 1, 2] = 50.0  # one peak: row 1, column 2
-    z[1, 0, 1, 2] = z[1, 0, 1, 3] = 50.0  # a peak between columns 2 and 3
-    points = head.keypoint_positions(z)
-    cells = torch.linspace(-1, 1, 4)
-    assert torch.allclose(points[0, 0], torch.stack([cells[2], cells[1]]), atol=1e-4)
-    assert torch.allclose(points[1, 0], torch.stack([(cells[2] + cells[3]) / 2, cells[1]]),
-                          atol=1e-4)
-    assert head(z).shape == (2, 2)
-
-
-def test_action_keypoints_add_two_tensors_that_the_loss_trains():
-    plain = model()
-    torch.manual_seed(0)
-    with_points = DiffusionForcingModel(dataclasses.replace(TINY, action_keypoints=4))
-    extra = set(with_points.state_dict()) - set(plain.state_dict())
-    assert extra == {"action_head.keypoints.weight", "action_head.keypoints.bias"}
-    tokens, token_mask, modality_mask = make_batch()
-    loss, _ = with_points.loss(tokens, token_mask, modality_mask, torch.Generator().manual_seed(0))
-    loss.backward()
-    assert with_points.action_head.keypoints.weight.grad.abs().sum() > 0

@@ -165,17 +165,3 @@ def test_backend_choice_is_checked():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             load_policy(SHIPPED, "cuda", config=ORT)
-
-
-def test_an_action_head_with_keypoints_exports_and_matches_torch(sim_store, tmp_path):
-    run = tmp_path / "keypoints"
-    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, channels=(16,),
-                        level_embedding=16, action_hidden=32, sampling_steps=2,
-                        action_keypoints=4)
-    train(sim_store, model, TrainConfig(steps=1, batch_size=1, warmup_steps=1, device="cpu",
-                                        num_threads=1), run, progress=False)
-    export_onnx(run)
-    both = Lockstep(load_policy(run, "cpu", seed=3), load_policy(run, "cpu", seed=3, config=ORT))
-    run_episode(both, SimConfig(max_steps=4 * both.chunk), "clean", 0.0, seed=EVAL_SEED_OFFSET)
-    assert both.steps >= 3
-    assert both.gap["actions"] < 1e-4 and both.gap["forecast"] < 1e-4, both.gap
