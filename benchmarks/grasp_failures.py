@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from df_policy.eval.episode import run_episode
-from df_policy.eval.grasps import Grasp, GraspLog
+from df_policy.eval.grasps import Grasp, GraspLog, placements_mm
 from df_policy.policy.runtime import load_policy
 from df_policy.sim.config import SimConfig
 
@@ -68,10 +68,8 @@ class Placements:
 
     def __call__(self, env: Any, action: np.ndarray, tick: Any = None) -> None:
         if not self.mm:
-            slots = env.slot_positions()
-            for fruit, position in env.fruit_positions().items():
-                centre = slots[env.slot_of(fruit)]
-                self.mm[fruit] = tuple((1000.0 * (position[:2] - centre[:2])).round(1).tolist())
+            self.mm = {fruit: tuple(offset.round(1).tolist())
+                       for fruit, offset in placements_mm(env).items()}
         self.log(env, action, tick)
 
 

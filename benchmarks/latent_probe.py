@@ -3,8 +3,8 @@
     python benchmarks/latent_probe.py --checkpoint CKPT [--first-seed 2000000] [--episodes 150]
         [--untrained]
 
-Runs the first ``--steps`` control steps of clean closed-loop episodes (the runtime and the
-shared controller, as ``df-policy eval`` does), keeps the policy's latent z after each of the
+Runs clean closed-loop episodes up to the last step in ``--at`` (the runtime and the shared
+controller, as ``df-policy eval`` does), keeps the policy's latent z after each of the
 steps in ``--at`` (step 1: the first observation absorbed), and fits a ridge regression from z
 to the orange's offset from its slot's centre (mm, taken from the simulator at the first step).
 Prints the out-of-fold R² (5 folds) per step and ridge strength, then a JSON line.
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from df_policy.eval.episode import run_episode
+from df_policy.eval.grasps import placements_mm
 from df_policy.policy.runtime import load_policy
 from df_policy.sim.config import SimConfig
 
@@ -45,8 +46,7 @@ class LatentRecorder:
 
     def __call__(self, env: Any, action: np.ndarray, tick: Any = None) -> None:
         if self._step == 0:
-            centre = env.slot_positions()[env.slot_of("orange")]
-            self.placement = 1000.0 * (env.fruit_positions()["orange"][:2] - centre[:2])
+            self.placement = placements_mm(env)["orange"]
         if self._step in self.at:
             self.latents[self._step] = self.policy.z.detach().flatten().cpu().numpy().copy()
         self._step += 1

@@ -64,3 +64,11 @@ class GraspLog:
                 self.grasps[-1].lifted = True
         self._closed = closed
         self._step += 1
+
+
+def placements_mm(env: Any) -> dict[str, np.ndarray]:
+    """Each fruit's offset (x, y) in millimetres from the centre of the slot it lies in, on the
+    axes of :attr:`Grasp.offset_mm`."""
+    slots = env.slot_positions()
+    return {fruit: 1000.0 * (position[:2] - slots[env.slot_of(fruit)][:2])
+            for fruit, position in env.fruit_positions().items()}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from df_policy.eval.grasps import GraspLog
+from df_policy.eval.grasps import GraspLog, placements_mm
 from df_policy.sim.config import SimConfig
 from df_policy.sim.env import FruitSwapEnv
 from df_policy.sim.expert import ScriptedExpert
@@ -46,3 +46,15 @@ def test_a_grasp_beside_the_fruit_is_logged_as_missed_with_its_offset(env):
     assert abs(missed.offset_mm[1]) < 8
     assert [g.fruit for g in rest] == ["orange", "apple", "orange"]
     assert all(g.lifted for g in rest) and rest[0].step > missed.step
+
+
+def test_placements_are_each_fruit_s_offset_within_its_slot(env):
+    jitter_mm = 1000 * env.config.slot_jitter
+    oranges = []
+    for seed in (0, 1):
+        env.reset(seed=seed)
+        placed = placements_mm(env)
+        assert sorted(placed) == ["apple", "orange"]
+        assert all(np.abs(offset).max() <= jitter_mm + 1.0 for offset in placed.values())
+        oranges.append(placed["orange"])
+    assert not np.allclose(oranges[0], oranges[1], atol=0.5), "the placement is random per seed"
