@@ -6,13 +6,13 @@
 Teacher-forced over recorded demonstrations (any store: the training demos, or demos
 collected on other seeds, ``df-policy collect --seed 2000000 ...``): each episode's recorded
 tokens are absorbed clean, as the runtime absorbs healthy observations, and at tokens
-1..``--tokens`` the runtime's query (one DDIM step, the mean of four samples, as
-config/runtime.yaml asks) is compared with the recorded chunk. It is asked twice from the same
-images: with the chunk executed since the last token absorbed clean (as at run time), and
-with it at the top level (unknown). Prints, per axis, the error of the chunk's end position
-(mm) and how far it follows the recording (the least-squares slope of predicted on recorded
-end point, each token index centred on its own mean: 1 follows the demonstration, 0 aims at
-a fixed spot), both ways, then a JSON line.
+1..``--tokens`` the runtime's prediction (``predict_next`` with the runtime defaults' DDIM
+steps and action samples, as the policy asks it) is compared with the recorded chunk. It is
+asked twice from the same images: with the chunk executed since the last token absorbed
+clean (as at run time), and with it at the top level (unknown). Prints, per axis, the
+error of the chunk's end position (mm) and how far it follows the recording (the
+least-squares slope of predicted on recorded end point, each token index centred on its own
+mean: 1 follows the demonstration, 0 aims at a fixed spot), both ways, then a JSON line.
 
 A policy that reads the cameras answers the same both ways. One whose aim collapses with
 the history hidden (slope near 0) got it from its own last moves: in closed loop its first
@@ -27,11 +27,10 @@ import numpy as np
 import torch
 
 from df_policy import checkpoint as ckpt
+from df_policy.policy.config import RuntimeConfig
 from df_policy.train.dataset import EpisodeDataset
 
 AXES = ("x", "y", "z")
-SAMPLES = 4
-"""Chunks averaged per query (config/runtime.yaml's ``action_samples``)."""
 
 
 def end_positions(loaded: ckpt.LoadedCheckpoint, dataset: EpisodeDataset, episodes: list[int],
@@ -39,6 +38,8 @@ def end_positions(loaded: ckpt.LoadedCheckpoint, dataset: EpisodeDataset, episod
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, recorded) end positions (episodes, tokens, 3) in metres."""
     model, normalizer, cfg = loaded.model, loaded.normalizer, loaded.config
+    runtime = RuntimeConfig()
+    steps = runtime.ddim_steps(cfg.sampling_steps)
     generator = torch.Generator().manual_seed(seed)
     clean = torch.zeros((1, len(cfg.modalities)), dtype=torch.long)
     hidden = clean.clone()
@@ -49,8 +50,8 @@ def end_positions(loaded: ckpt.LoadedCheckpoint, dataset: EpisodeDataset, episod
         z = model.initial_latent(1)
         for t in range(tokens + 1):
             if t >= 1:
-                noise = model.prediction_noise(SAMPLES, 1, generator)
-                query = model.query_action(z.expand(SAMPLES, -1, -1, -1), noise).mean(dim=0)
+                query = model.predict_next(z, generator, steps, runtime.action_samples)[
+                    "action"][0]
                 for target, chunk in ((predicted, query), (recorded, episode["action"][t])):
                     raw = normalizer.denormalize(chunk.view(cfg.chunk, cfg.action_dim))
                     target.append(raw[-1, :3].numpy())
