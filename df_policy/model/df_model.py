@@ -232,9 +232,7 @@ class DiffusionForcingModel(nn.Module):
         Independent per token, sample and modality, except (``sampling``, see
         :class:`LevelSampling`): a ``whole_token_prob`` share of tokens use one level for all
         modalities; a ``policy_query_prob`` share hold every camera at the top level; a
-        ``clean_token_prob`` share are clean (level 0) throughout, the query overridden, except
-        that in a ``history_noise_prob`` share of them the action (the chunk executed since the
-        last token) keeps its drawn level; token 0
+        ``clean_token_prob`` share are clean (level 0) throughout, the query overridden; token 0
         is clean with ``first_clean_prob`` (one draw per batch); in a ``camera_dropout_prob``
         share of the episodes one camera, drawn uniformly or with ``camera_dropout_weights``,
         is at the top level all episode long (a dead camera). ``floor`` (B, T, M), if given,
@@ -254,12 +252,7 @@ class DiffusionForcingModel(nn.Module):
         levels = torch.where((query < sampling.policy_query_prob) & cameras, top, levels)
         if sampling.clean_token_prob > 0:  # as the runtime absorbs a healthy observation
             clean = rng.rand((batch, horizon, 1), generator, device)
-            clean_levels = torch.zeros_like(levels)
-            if sampling.history_noise_prob > 0:  # the executed chunk keeps its drawn level
-                hidden = rng.rand((batch, horizon, 1), generator, device)
-                clean_levels[..., -1:] = torch.where(
-                    hidden < sampling.history_noise_prob, levels[..., -1:], 0)
-            levels = torch.where(clean < sampling.clean_token_prob, clean_levels, levels)
+            levels = torch.where(clean < sampling.clean_token_prob, 0, levels)
         if torch.rand((), generator=generator).item() < sampling.first_clean_prob:
             levels[:, 0] = 0
         dead = draw_dead_camera(batch, len(cfg.cameras), sampling, generator, device)
@@ -449,9 +442,3 @@ class LevelSampling:
     clean_token_prob: float = 0.0
     """Chance per token that every modality is clean (level 0), as the runtime absorbs a
     healthy observation; it overrides the policy query, not a dead camera or a fault."""
-    history_noise_prob: float = 0.0
-    """Chance per clean token that its action part, the chunk executed since the last token,
-    keeps its randomly drawn level instead of being clean: the executed actions tell where
-    the policy was heading, and a model that always sees them clean learns to continue them
-    instead of reading the cameras (the copycat problem of behaviour cloning from
-    histories)."""

@@ -18,7 +18,7 @@ from df_policy.model.df_model import LevelSampling
 
 SCHEDULED = frozenset({
     "batch_size", "whole_token_prob", "first_clean_prob", "policy_query_prob", "clean_token_prob",
-    "history_noise_prob", "camera_dropout_prob", "camera_dropout_weights", "action_weight",
+    "camera_dropout_prob", "camera_dropout_weights", "action_weight",
     "window_tokens", "window_batch_size",
     "start_window_prob", "start_window_tokens", "image_loss_share", "augment_prob",
     "augment_strength", "shadow_prob", "fault_prob",
@@ -66,10 +66,6 @@ class TrainConfig:
     """Chance per token that every modality is absorbed clean (level 0), as the runtime
     absorbs a healthy observation; it overrides the policy query, not a dead camera or a
     fault."""
-    history_noise_prob: float = 0.0
-    """Chance per clean token (``clean_token_prob``) that its action part, the chunk executed
-    since the last token, keeps a random noise level instead: the cameras must then tell
-    where to go, not the policy's own last moves (``LevelSampling.history_noise_prob``)."""
     action_weight: float = 1.0
     """Weight of the action's loss against each camera's (the cameras weigh 1 each)."""
     query_weight: float = 0.0
@@ -134,7 +130,7 @@ class TrainConfig:
         require(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         require(self.device in ("cpu", "cuda", "auto"), "device", "must be cpu, cuda or auto")
         for key in ("whole_token_prob", "first_clean_prob", "policy_query_prob", "clean_token_prob",
-                    "history_noise_prob", "camera_dropout_prob", "start_window_prob",
+                    "camera_dropout_prob", "start_window_prob",
                     "augment_prob", "shadow_prob", "fault_prob"):
             require(0 <= getattr(self, key) <= 1, key, "must be in [0, 1]")
         require(0 < self.image_loss_share <= 1, "image_loss_share", "must be in (0, 1]")
@@ -200,5 +196,4 @@ class TrainConfig:
         """The noise-level sampling knobs, as the model takes them."""
         return LevelSampling(self.whole_token_prob, self.first_clean_prob,
                              self.policy_query_prob, self.camera_dropout_prob,
-                             self.camera_dropout_weights, self.clean_token_prob,
-                             self.history_noise_prob)
+                             self.camera_dropout_weights, self.clean_token_prob)

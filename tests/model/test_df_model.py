@@ -102,29 +102,6 @@ def test_clean_tokens_override_the_query_but_not_a_dead_camera():
     assert ((levels[front_dead][..., 1:] == 0).all(dim=-1).float().mean() > 0.4)
 
 
-def test_history_noise_hides_the_executed_chunk_of_clean_tokens_only():
-    """The copycat guard: in a ``history_noise_prob`` share of the clean tokens the action
-    (the chunk executed since the last token) keeps its random level, the cameras stay clean;
-    without it every clean token is clean throughout (the earlier random stream)."""
-    m = model()
-    _, _, modality_mask = make_batch(64, 20)
-    top = TINY.num_levels - 1
-    g = torch.Generator().manual_seed(0)
-    levels = m.draw_levels(modality_mask, g, LevelSampling(
-        0.0, 0.0, policy_query_prob=1.0, clean_token_prob=0.5, history_noise_prob=0.5))
-    clean_cameras = (levels[..., :2] == 0).all(dim=-1)
-    assert 0.45 < clean_cameras.float().mean() < 0.55
-    history = levels[..., 2][clean_cameras]
-    assert 0.45 < (history > 0).float().mean() < 0.55, "half the clean tokens hide the chunk"
-    assert history[history > 0].float().std() > 200, "at a random level, not a fixed one"
-    assert (levels[~clean_cameras][..., :2] == top).all(), "the others are the policy query"
-    plain = LevelSampling(0.0, 0.0, policy_query_prob=1.0, clean_token_prob=0.5)
-    same = LevelSampling(0.0, 0.0, policy_query_prob=1.0, clean_token_prob=0.5,
-                         history_noise_prob=0.0)
-    assert torch.equal(m.draw_levels(modality_mask, torch.Generator().manual_seed(1), plain),
-                       m.draw_levels(modality_mask, torch.Generator().manual_seed(1), same))
-
-
 def test_camera_dropout_kills_one_camera_for_a_whole_episode():
     m = model()
     _, _, modality_mask = make_batch(400, 6)
