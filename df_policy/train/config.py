@@ -18,8 +18,8 @@ from df_policy.model.df_model import LevelSampling
 
 SCHEDULED = frozenset({
     "batch_size", "whole_token_prob", "first_clean_prob", "policy_query_prob", "clean_token_prob",
-    "camera_dropout_prob", "camera_dropout_weights", "action_weight",
-    "window_tokens", "window_batch_size",
+    "camera_dropout_prob", "camera_dropout_weights", "action_weight", "window_tokens",
+    "window_batch_size",
     "start_window_prob", "start_window_tokens", "image_loss_share", "augment_prob",
     "augment_strength", "shadow_prob", "fault_prob",
 })
@@ -130,8 +130,8 @@ class TrainConfig:
         require(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         require(self.device in ("cpu", "cuda", "auto"), "device", "must be cpu, cuda or auto")
         for key in ("whole_token_prob", "first_clean_prob", "policy_query_prob", "clean_token_prob",
-                    "camera_dropout_prob", "start_window_prob",
-                    "augment_prob", "shadow_prob", "fault_prob"):
+                    "camera_dropout_prob", "start_window_prob", "augment_prob", "shadow_prob",
+                    "fault_prob"):
             require(0 <= getattr(self, key) <= 1, key, "must be in [0, 1]")
         require(0 < self.image_loss_share <= 1, "image_loss_share", "must be in (0, 1]")
         require(0 <= self.augment_strength <= 1, "augment_strength", "must be in [0, 1]")
