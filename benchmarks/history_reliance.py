@@ -5,11 +5,12 @@
 
 Teacher-forced over recorded demonstrations (any store: the training demos, or demos
 collected on other seeds, ``df-policy collect --seed 2000000 ...``): each episode's recorded
-tokens are absorbed clean, as the runtime absorbs healthy observations, and at tokens
+tokens are absorbed as the runtime absorbs healthy observations (the cameras clean, the
+executed chunk at the model's ``history_level``), and at tokens
 1..``--tokens`` the runtime's prediction (``predict_next`` with the runtime defaults' DDIM
 steps and action samples, as the policy asks it) is compared with the recorded chunk. It is
-asked twice from the same images: with the chunk executed since the last token absorbed
-clean (as at run time), and with it at the top level (unknown). Prints, per axis, the
+asked twice from the same images: with the chunk executed since the last token given as at
+run time, and with it at the top level (unknown). Prints, per axis, the
 error of the chunk's end position (mm) and how far it follows the recording (the
 least-squares slope of predicted on recorded end point, each token index centred on its own
 mean: 1 follows the demonstration, 0 aims at a fixed spot), both ways, then a JSON line.
@@ -41,8 +42,8 @@ def end_positions(loaded: ckpt.LoadedCheckpoint, dataset: EpisodeDataset, episod
     runtime = RuntimeConfig()
     steps = runtime.ddim_steps(cfg.sampling_steps)
     generator = torch.Generator().manual_seed(seed)
-    clean = torch.zeros((1, len(cfg.modalities)), dtype=torch.long)
-    hidden = clean.clone()
+    given = model.observation_levels(torch.zeros((1, len(cfg.cameras)), dtype=torch.long))
+    hidden = given.clone()
     hidden[0, -1] = cfg.num_levels - 1
     predicted, recorded = [], []
     for index in episodes:
@@ -55,7 +56,7 @@ def end_positions(loaded: ckpt.LoadedCheckpoint, dataset: EpisodeDataset, episod
                 for target, chunk in ((predicted, query), (recorded, episode["action"][t])):
                     raw = normalizer.denormalize(chunk.view(cfg.chunk, cfg.action_dim))
                     target.append(raw[-1, :3].numpy())
-            levels = hidden if hide_history and t >= 1 else clean
+            levels = hidden if hide_history and t >= 1 else given
             z = model.absorb(z, {k: v[t : t + 1] for k, v in episode.items()}, levels,
                              generator)
     shape = (len(episodes), tokens, 3)
@@ -84,7 +85,7 @@ def main() -> int:
     episodes = list(range(min(args.episodes, len(dataset))))
     rows = {}
     with torch.no_grad():
-        for name, hide in (("history clean", False), ("history hidden", True)):
+        for name, hide in (("history given", False), ("history hidden", True)):
             predicted, recorded = end_positions(loaded, dataset, episodes, args.tokens, hide)
             error_mm = 1000 * np.sqrt(((predicted - recorded) ** 2).mean(axis=(0, 1)))
             rows[name] = {"rmse_mm": error_mm.round(1).tolist(),

@@ -35,6 +35,14 @@ class ModelConfig:
     """DDIM steps to predict one token at run time."""
     clip_noise: float = 6.0
     """Gaussian noise is clamped to +-clip_noise (as in the reference code)."""
+    history_level: int = 0
+    """Level at which a healthy token's action part, the chunk executed since the last token,
+    is absorbed: at run time and in training's clean tokens alike. Above 0 the noise hides the
+    chunk's fine course (millimetres) and keeps its coarse one (where the arm is going, the
+    gripper), so the model cannot aim by continuing its own last moves and must read the
+    cameras. Measured at 600 (docs/results.md, "The executed chunk absorbed at a middle noise
+    level"): far better transfer to new demonstrations, worse with the wrist camera dead; the
+    recipe keeps 0 until the control run decides (docs/decisions.md)."""
 
     def __post_init__(self) -> None:
         require(len(self.cameras) > 0, "cameras", "must name at least one camera")
@@ -51,6 +59,7 @@ class ModelConfig:
         )
         require(self.num_levels >= 2, "num_levels", "must be >= 2")
         require(0 < self.sampling_steps <= self.num_levels, "sampling_steps", "must be in 1..K")
+        require(0 <= self.history_level < self.num_levels, "history_level", "must be in 0..K-1")
 
     @property
     def latent_size(self) -> int:

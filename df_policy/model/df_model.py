@@ -113,6 +113,13 @@ class DiffusionForcingModel(nn.Module):
             for name in names
         }
 
+    def observation_levels(self, camera_levels: torch.Tensor) -> torch.Tensor:
+        """Levels (B, M) at which an observation is absorbed: each camera's (B, C) as given,
+        the executed chunk at ``config.history_level`` (what the runtime does, and what
+        training's clean tokens imitate)."""
+        history = torch.full_like(camera_levels[:, :1], self.config.history_level)
+        return torch.cat([camera_levels, history], dim=1)
+
     def step(
         self, z_prev: torch.Tensor, noisy: Token, levels: torch.Tensor
     ) -> tuple[torch.Tensor, Token]:
@@ -232,8 +239,9 @@ class DiffusionForcingModel(nn.Module):
         Independent per token, sample and modality, except (``sampling``, see
         :class:`LevelSampling`): a ``whole_token_prob`` share of tokens use one level for all
         modalities; a ``policy_query_prob`` share hold every camera at the top level; a
-        ``clean_token_prob`` share are clean (level 0) throughout, the query overridden; token 0
-        is clean with ``first_clean_prob`` (one draw per batch); in a ``camera_dropout_prob``
+        ``clean_token_prob`` share are absorbed as the runtime absorbs a healthy observation
+        (:meth:`observation_levels` of clean cameras), the query overridden; token 0 is
+        absorbed so with ``first_clean_prob`` (one draw per batch); in a ``camera_dropout_prob``
         share of the episodes one camera, drawn uniformly or with ``camera_dropout_weights``,
         is at the top level all episode long (a dead camera). ``floor`` (B, T, M), if given,
         is a lowest level per entry (a faulty frame: blank at the top level, frozen rising
@@ -250,11 +258,15 @@ class DiffusionForcingModel(nn.Module):
         query = rng.rand((batch, horizon, 1), generator, device)
         cameras = torch.arange(modalities, device=device) < len(cfg.cameras)
         levels = torch.where((query < sampling.policy_query_prob) & cameras, top, levels)
-        if sampling.clean_token_prob > 0:  # as the runtime absorbs a healthy observation
+        # as the runtime absorbs a healthy observation: the cameras clean, the chunk executed
+        # since the last token at config.history_level
+        absorbed = self.observation_levels(torch.zeros((1, len(cfg.cameras)), dtype=levels.dtype,
+                                                       device=device))[0]
+        if sampling.clean_token_prob > 0:
             clean = rng.rand((batch, horizon, 1), generator, device)
-            levels = torch.where(clean < sampling.clean_token_prob, 0, levels)
+            levels = torch.where(clean < sampling.clean_token_prob, absorbed, levels)
         if torch.rand((), generator=generator).item() < sampling.first_clean_prob:
-            levels[:, 0] = 0
+            levels[:, 0] = absorbed
         dead = draw_dead_camera(batch, len(cfg.cameras), sampling, generator, device)
         levels = torch.where(torch.arange(modalities, device=device) == dead[:, None, None],
                              top, levels)

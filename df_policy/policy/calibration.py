@@ -53,7 +53,7 @@ def forecast_errors(
             if forecast is not None:
                 for cam in cfg.cameras:
                     errors[cam].append(float(((forecast[cam] - token[cam]) ** 2).mean()))
-            levels = torch.zeros((1, len(cfg.modalities)), dtype=torch.long)
+            levels = model.observation_levels(torch.zeros((1, len(cfg.cameras)), dtype=torch.long))
             z = model.absorb(z, token, levels, generator)
             forecast = model.predict_next(z, generator, sampling_steps, samples)
     return errors

@@ -122,7 +122,8 @@ class DFPolicy(CheckpointPolicy):
             levels[cam] = level if self.config.noise_aware else 0
         token[ACTION_KEY] = self._action_part(executed)
         token = {k: v.to(self.device) for k, v in token.items()}
-        level_tensor = torch.tensor([[levels[c] for c in cfg.cameras] + [0]], device=self.device)
+        level_tensor = self.model.observation_levels(
+            torch.tensor([[levels[c] for c in cfg.cameras]], device=self.device))
         prepared = time.perf_counter()
 
         z_prev = self.z if self.config.memory else self.z0

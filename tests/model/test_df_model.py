@@ -1,5 +1,7 @@
 """The recurrent DF model: shapes, per-modality levels, masking, z0, learning."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -100,6 +102,22 @@ def test_clean_tokens_override_the_query_but_not_a_dead_camera():
     front_dead = dead[:, 0]
     assert (levels[front_dead][..., 0] == top).all(), "a dead camera stays dead"
     assert ((levels[front_dead][..., 1:] == 0).all(dim=-1).float().mean() > 0.4)
+
+
+def test_clean_tokens_absorb_the_executed_chunk_at_the_history_level():
+    """The clean tokens imitate the runtime: the cameras at 0, the chunk executed since the
+    last token at ``history_level``, token 0 included; other tokens keep drawn levels."""
+    torch.manual_seed(0)
+    m = DiffusionForcingModel(dataclasses.replace(TINY, history_level=600))
+    _, _, modality_mask = make_batch(64, 20)
+    g = torch.Generator().manual_seed(0)
+    levels = m.draw_levels(modality_mask, g, LevelSampling(
+        0.0, first_clean_prob=1.0, policy_query_prob=0.0, clean_token_prob=0.5))
+    absorbed = (levels[..., :2] == 0).all(dim=-1) & (levels[..., 2] == 600)
+    assert absorbed[:, 0].all()
+    assert 0.45 < absorbed[:, 1:].float().mean() < 0.55
+    assert (levels[..., :2] == 0).all(dim=-1).float().mean() < 0.55, "no other clean cameras"
+    assert m.observation_levels(torch.tensor([[7, 999]])).tolist() == [[7, 999, 600]]
 
 
 def test_camera_dropout_kills_one_camera_for_a_whole_episode():

@@ -1,5 +1,7 @@
 """The runtime over a real tiny checkpoint: levels reach the model, memory, determinism."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -16,11 +18,11 @@ TINY = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=
                    channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
 
 
-def policy(**runtime):
+def policy(model_config=TINY, **runtime):
     torch.manual_seed(0)
-    model = DiffusionForcingModel(TINY).eval()
+    model = DiffusionForcingModel(model_config).eval()
     normalizer = ActionNormalizer(8).fit(np.random.default_rng(0).uniform(-1, 1, (50, 8)))
-    loaded = LoadedCheckpoint(model, normalizer, TINY, {}, None)
+    loaded = LoadedCheckpoint(model, normalizer, model_config, {}, None)
     return DFPolicy(loaded, RuntimeConfig(**runtime), seed=3)
 
 
@@ -61,6 +63,18 @@ def test_memory_carries_information_and_memoryless_does_not():
 
     assert not np.allclose(second_step(True, 0), second_step(True, 255))
     np.testing.assert_allclose(second_step(False, 0), second_step(False, 255), atol=1e-6)
+
+
+def test_the_executed_chunk_is_absorbed_at_the_model_s_history_level():
+    """At the top history level the chunk executed since the last step is pure noise to the
+    model: what was executed no longer changes the next chunk; at level 0 it does."""
+    def second_step(history_level, executed_value):
+        p = policy(dataclasses.replace(TINY, history_level=history_level))
+        p.step(frames())
+        return p.step(frames(), executed=np.full((4, 8), executed_value, np.float32)).actions
+
+    assert not np.allclose(second_step(0, -0.5), second_step(0, 0.5), atol=1e-3)
+    np.testing.assert_allclose(second_step(999, -0.5), second_step(999, 0.5), atol=1e-3)
 
 
 def test_bad_frame_and_executed_actions_are_rejected():
