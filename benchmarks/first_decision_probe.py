@@ -32,7 +32,7 @@ def main() -> None:
     loaded = load_checkpoint(args.checkpoint)
     model, cfg = loaded.model, loaded.config
     dataset = EpisodeDataset(args.data, cfg)
-    levels = model.observation_levels(torch.zeros((1, len(cfg.cameras)), dtype=torch.long))
+    levels = model.observation_levels()
     by_layout: dict[str, dict[str, list[float]]] = {}
     for index in range(0, len(dataset), args.every):
         tokens, _ = dataset.episode_tokens(index, 0, loaded.normalizer)

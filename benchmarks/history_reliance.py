@@ -42,7 +42,7 @@ def end_positions(loaded: ckpt.LoadedCheckpoint, dataset: EpisodeDataset, episod
     runtime = RuntimeConfig()
     steps = runtime.ddim_steps(cfg.sampling_steps)
     generator = torch.Generator().manual_seed(seed)
-    given = model.observation_levels(torch.zeros((1, len(cfg.cameras)), dtype=torch.long))
+    given = model.observation_levels()
     hidden = given.clone()
     hidden[0, -1] = cfg.num_levels - 1
     predicted, recorded = [], []

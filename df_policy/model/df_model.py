@@ -113,10 +113,14 @@ class DiffusionForcingModel(nn.Module):
             for name in names
         }
 
-    def observation_levels(self, camera_levels: torch.Tensor) -> torch.Tensor:
-        """Levels (B, M) at which an observation is absorbed: each camera's (B, C) as given,
-        the executed chunk at ``config.history_level`` (what the runtime does, and what
-        training's clean tokens imitate)."""
+    def observation_levels(self, camera_levels: torch.Tensor | None = None) -> torch.Tensor:
+        """Levels (B, M) at which an observation is absorbed: each camera's (B, C) as given
+        (default: one row, every camera clean), the executed chunk at
+        ``config.history_level`` (what the runtime does, and what training's clean tokens
+        imitate)."""
+        if camera_levels is None:
+            camera_levels = torch.zeros((1, len(self.config.cameras)), dtype=torch.long,
+                                        device=self.z0.device)
         history = torch.full_like(camera_levels[:, :1], self.config.history_level)
         return torch.cat([camera_levels, history], dim=1)
 
@@ -260,8 +264,7 @@ class DiffusionForcingModel(nn.Module):
         levels = torch.where((query < sampling.policy_query_prob) & cameras, top, levels)
         # as the runtime absorbs a healthy observation: the cameras clean, the chunk executed
         # since the last token at config.history_level
-        absorbed = self.observation_levels(torch.zeros((1, len(cfg.cameras)), dtype=levels.dtype,
-                                                       device=device))[0]
+        absorbed = self.observation_levels()[0].to(device)
         if sampling.clean_token_prob > 0:
             clean = rng.rand((batch, horizon, 1), generator, device)
             levels = torch.where(clean < sampling.clean_token_prob, absorbed, levels)

@@ -36,6 +36,7 @@ def forecast_errors(
     :meth:`~df_policy.model.df_model.DiffusionForcingModel.predict_next`."""
     model, cfg = loaded.model, loaded.config
     generator = torch.Generator().manual_seed(seed)
+    levels = model.observation_levels()  # every token a healthy observation
     errors: dict[str, list[float]] = {cam: [] for cam in cfg.cameras}
     for index in episodes:
         episode = store.episode(index)
@@ -53,7 +54,6 @@ def forecast_errors(
             if forecast is not None:
                 for cam in cfg.cameras:
                     errors[cam].append(float(((forecast[cam] - token[cam]) ** 2).mean()))
-            levels = model.observation_levels(torch.zeros((1, len(cfg.cameras)), dtype=torch.long))
             z = model.absorb(z, token, levels, generator)
             forecast = model.predict_next(z, generator, sampling_steps, samples)
     return errors

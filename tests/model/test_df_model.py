@@ -118,6 +118,7 @@ def test_clean_tokens_absorb_the_executed_chunk_at_the_history_level():
     assert 0.45 < absorbed[:, 1:].float().mean() < 0.55
     assert (levels[..., :2] == 0).all(dim=-1).float().mean() < 0.55, "no other clean cameras"
     assert m.observation_levels(torch.tensor([[7, 999]])).tolist() == [[7, 999, 600]]
+    assert m.observation_levels().tolist() == [[0, 0, 600]], "by default: cameras clean"
 
 
 def test_camera_dropout_kills_one_camera_for_a_whole_episode():
