@@ -14,7 +14,8 @@ lifted and of missed grasps, the mean and spread of each fruit's grasp offsets (
 cannot see where a fruit lies aims at a fixed spot: its offsets spread as widely as the fruit's
 placement, ±20 mm), how far each episode's first grasp follows where that fruit was placed in its
 slot (the slope of the grasp's aim on the placement: 1 reads the fruit's position, 0 aims at the
-slot's centre), and a JSON line with every grasp.
+slot's centre), how many failed episodes lifted their first three fruits (lost after good
+grasps: a fruit set down off its slot, or the phase), and a JSON line with every grasp.
 """
 
 import argparse
@@ -86,6 +87,17 @@ def placement_slopes(episodes: list[dict]) -> np.ndarray | None:
     return (placed * aim).sum(0) / (placed ** 2).sum(0)
 
 
+def lost_after_lifting(episodes: list[dict]) -> str:
+    """Failed episodes whose first three grasps all lifted their fruit: the grasps were good,
+    so a move was lost after them (a fruit set down beside its slot, or the swap's phase)."""
+    failed = [ep for ep in episodes if not ep["success"]]
+    lost = [ep for ep in failed
+            if len(ep["grasps"]) >= 3 and all(g["lifted"] for g in ep["grasps"][:3])]
+    stages = ", ".join(f"{stage}: {sum(ep['stage'] == stage for ep in lost)}"
+                       for stage in sorted({ep["stage"] for ep in lost}))
+    return f"{len(lost)} of {len(failed)}" + (f" (by stage reached: {stages})" if lost else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
@@ -132,6 +144,7 @@ def main() -> None:
     if slopes is not None:
         print(f"first grasps follow the fruit's placement in its slot: dx {slopes[0]:.2f}, "
               f"dy {slopes[1]:.2f} (1: where the fruit lies, 0: the slot's centre)")
+    print(f"failed with the first three grasps lifted: {lost_after_lifting(episodes)}")
     print(json.dumps({"command": " ".join(sys.argv), "checkpoint": args.checkpoint,
                       "suite": args.suite, "severity": severity, "episodes": episodes}))
 
