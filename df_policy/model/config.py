@@ -41,8 +41,8 @@ class ModelConfig:
     chunk's fine course (millimetres) and keeps its coarse one (where the arm is going, the
     gripper), so the model cannot aim by continuing its own last moves and must read the
     cameras. Measured at 600 (docs/results.md, "The executed chunk absorbed at a middle noise
-    level"): far better transfer to new demonstrations, worse with the wrist camera dead; the
-    recipe keeps 0 until the control run decides (docs/decisions.md)."""
+    level"): far better transfer to new demonstrations, worse with the wrist camera dead; at
+    400 worse clean. The recipe keeps 0 (docs/decisions.md, "Transfer joins the rule")."""
 
     def __post_init__(self) -> None:
         require(len(self.cameras) > 0, "cameras", "must name at least one camera")
