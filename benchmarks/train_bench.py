@@ -8,8 +8,10 @@ Modes, timed in turns within one run (so a busy machine slows each alike; the ra
 figures to quote):
 
     legacy   the loss before issue 21: whole padded episodes, one token at a time through
-             encoders, transition and heads (kept here, verbatim in effect, as the reference)
-    whole    today's loss on the same whole-episode batches (rows packed by length, all
+             encoders, transition and heads, the model's weights contiguous (kept here,
+             verbatim in effect, as the reference)
+    whole    today's loss, on the model as the trainer places it (channels-last), on the same
+             whole-episode batches (rows packed by length, all
              tokens encoded in one batch), full back-propagation, the config's query
     recipe   the batches the config's recipe asks for at ``--at`` of its steps (start windows,
              windows after a burn-in, image-loss share, augmentation, faults) as
@@ -22,6 +24,7 @@ sensor faults per batch, timed apart.
 """
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -35,7 +38,7 @@ from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel, LevelSampling
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
-from df_policy.train.trainer import build_batch
+from df_policy.train.trainer import build_batch, place_model
 
 
 def legacy_loss(model: DiffusionForcingModel, tokens, token_mask, modality_mask, generator,
@@ -85,8 +88,10 @@ def main() -> None:
                            "augment_prob": 0.0, "shadow_prob": 0.0, "fault_prob": 0.0})
     dataset = EpisodeDataset(args.data, config)
     normalizer = dataset.fit_normalizer()
-    model = DiffusionForcingModel(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    legacy_model = DiffusionForcingModel(config).to(device)
+    models = {mode: legacy_model if mode == "legacy" else
+              place_model(copy.deepcopy(legacy_model), device) for mode in ("legacy", "new")}
+    optimizers = {key: torch.optim.AdamW(m.parameters(), lr=1e-4) for key, m in models.items()}
     generator = torch.Generator().manual_seed(0)
     mixed_precision = args.device == "cuda"  # as the trainer does (bfloat16 autocast)
     modes = args.modes.split(",")
@@ -100,6 +105,8 @@ def main() -> None:
             batch = build_batch(dataset, cfg, normalizer, generator, device, config)
             if mode == "recipe" and step > 0:
                 augment_ms.append(_augment_ms(dataset, cfg, normalizer, device, config))
+            key = "legacy" if mode == "legacy" else "new"
+            model, optimizer = models[key], optimizers[key]
             started = time.perf_counter()
             with torch.autocast(args.device, dtype=torch.bfloat16, enabled=mixed_precision):
                 if mode == "legacy":
@@ -130,7 +137,7 @@ def main() -> None:
             "batch_size", "window_batch_size", "window_tokens", "start_window_prob",
             "image_loss_share", "query_weight", "clean_token_prob",
             "augment_prob", "shadow_prob", "fault_prob")}},
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in legacy_model.parameters()),
         "tokens_per_s": rates,
     }
     if "legacy" in rates:

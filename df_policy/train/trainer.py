@@ -81,6 +81,14 @@ def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.
     return Batch(tokens, token_mask.to(device), modality_mask.to(device), floor, burn_in)
 
 
+def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The model on ``device`` with its 4-D weights in channels-last memory format: the
+    convolutions' activations follow their weights, and oneDNN runs them about a sixth
+    faster on the CPU (docs/results.md, "Throughput"). Only the layout changes, not the
+    maths; checkpoints are saved contiguous."""
+    return model.to(device, memory_format=torch.channels_last)
+
+
 def lr_factor(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then one cosine decay to 10% of the peak over the whole run."""
     if step < cfg.warmup_steps:
@@ -147,7 +155,7 @@ def train(
     # -- model, EMA, optimiser, RNG (fresh or resumed) ---------------------------------------
     torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank and run
     # On the device before the optimiser exists: resumed optimiser moments follow the weights.
-    model = ckpt.make_model(kind, model_cfg, context_cfg).to(device)
+    model = place_model(ckpt.make_model(kind, model_cfg, context_cfg), device)
     normalizer = dataset.fit_normalizer()  # stays on the CPU, where batches are built
     generator = torch.Generator().manual_seed(train_cfg.seed + rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas,

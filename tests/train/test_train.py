@@ -1,5 +1,6 @@
 """Training on a real (tiny) simulated dataset: learning, checkpoints, resume, errors."""
 
+import copy
 import csv
 import os
 import subprocess
@@ -13,8 +14,9 @@ from safetensors.torch import load_file
 from df_policy.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.errors import CheckpointError, ConfigError, DataError
 from df_policy.model.config import ModelConfig
+from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.train.dataset import EpisodeDataset
-from df_policy.train.trainer import lr_factor, train
+from df_policy.train.trainer import lr_factor, place_model, train
 
 from .conftest import TINY_MODEL, tiny_train
 
@@ -36,6 +38,26 @@ def test_dataset_tokens_follow_the_chunk_layout(sim_store):
     assert torch.allclose(chunk, torch.from_numpy(dataset.actions[0][11:19]), atol=1e-5)
     assert tokens["front"].shape == (len(mask), 3, 16, 16)
     assert tokens["front"].min() >= -1 and tokens["front"].max() <= 1
+
+
+def test_the_placed_model_computes_the_same_loss_and_gradients(sim_store):
+    """Channels-last is a layout for speed, not a change of the maths."""
+    dataset = EpisodeDataset(sim_store, TINY_MODEL)
+    normalizer = dataset.fit_normalizer()
+    tokens, token_mask, modality_mask = dataset.sample_batch(
+        2, normalizer, torch.Generator().manual_seed(0))
+    plain = DiffusionForcingModel(TINY_MODEL)
+    placed = place_model(copy.deepcopy(plain), torch.device("cpu"))
+    assert placed.denoiser.stem.weight.is_contiguous(memory_format=torch.channels_last)
+    losses = []
+    for model in (plain, placed):
+        loss, _ = model.loss(tokens, token_mask, modality_mask,
+                             torch.Generator().manual_seed(1), query_weight=1.0)
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for (name, a), b in zip(plain.named_parameters(), placed.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6), name
 
 
 def test_loss_falls_and_logs_are_written(sim_store, tmp_path):
