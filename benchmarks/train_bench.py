@@ -11,8 +11,8 @@ figures to quote):
              encoders, transition and heads, the model's weights contiguous (kept here,
              verbatim in effect, as the reference)
     whole    today's loss, on the model as the trainer places it (channels-last), on the same
-             whole-episode batches (rows packed by length, all
-             tokens encoded in one batch), full back-propagation, the config's query
+             whole-episode batches (rows packed by length, all tokens encoded in one batch),
+             full back-propagation, the config's query
     recipe   the batches the config's recipe asks for at ``--at`` of its steps (start windows,
              windows after a burn-in, image-loss share, augmentation, faults) as
              ``build_batch`` makes them, and the loss with its query (``query_weight``)
