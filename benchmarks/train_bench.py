@@ -89,8 +89,7 @@ def main() -> None:
     dataset = EpisodeDataset(args.data, config)
     normalizer = dataset.fit_normalizer()
     legacy_model = DiffusionForcingModel(config).to(device)
-    models = {mode: legacy_model if mode == "legacy" else
-              place_model(copy.deepcopy(legacy_model), device) for mode in ("legacy", "new")}
+    models = {"legacy": legacy_model, "new": place_model(copy.deepcopy(legacy_model), device)}
     optimizers = {key: torch.optim.AdamW(m.parameters(), lr=1e-4) for key, m in models.items()}
     generator = torch.Generator().manual_seed(0)
     mixed_precision = args.device == "cuda"  # as the trainer does (bfloat16 autocast)

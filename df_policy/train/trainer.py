@@ -84,8 +84,8 @@ def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.
 def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """The model on ``device`` with its 4-D weights in channels-last memory format: the
     convolutions' activations follow their weights, and oneDNN runs them about a sixth
-    faster on the CPU (docs/results.md, "Channels-last weights"). Only the layout changes, not the
-    maths; checkpoints are saved contiguous."""
+    faster on the CPU (docs/results.md, "Channels-last weights"). Only the layout changes,
+    not the maths; checkpoints are saved contiguous."""
     return model.to(device, memory_format=torch.channels_last)
 
 
