@@ -86,7 +86,7 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
             frame = fault(obs[cam]) if fault else obs[cam]
             if frame is not None:
                 controller.frame(cam, frame, now)
-        tick = controller.tick(now, obs["ee_pose"])
+        tick = controller.tick(now, obs["ee_pose"], float(obs["gripper"][0]))
         start_wait_steps += tick.starting
         hold_steps += tick.hold and not tick.starting
         if tick.new_chunk:

@@ -43,6 +43,13 @@ class ModelConfig:
     cameras. Measured at 600 (docs/results.md, "The executed chunk absorbed at a middle noise
     level"): far better transfer to new demonstrations, worse with the wrist camera dead; at
     400 worse clean. The recipe keeps 0 (docs/decisions.md, "Transfer joins the rule")."""
+    gripper_state: bool = False
+    """Whether a token holds the measured finger opening (the store's ``gripper``) as a
+    modality of its own, absorbed clean whenever it is measured (at the top level when not):
+    any robot knows it, and it tells the phase of a task (each grasp and release). Measured
+    beside ``history_level`` 600 (docs/results.md, "The gripper's opening as an
+    observation"): the later moves held, but a missed grasp, which no demonstration shows,
+    was taken for a made one. The recipe keeps it off (docs/decisions.md)."""
 
     def __post_init__(self) -> None:
         require(len(self.cameras) > 0, "cameras", "must name at least one camera")
@@ -68,8 +75,9 @@ class ModelConfig:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        """Parts of a token with their own noise level: the cameras, then the action chunk."""
-        return (*self.cameras, "action")
+        """Parts of a token with their own noise level: the cameras, the gripper's opening
+        (with ``gripper_state``), then the action chunk (always last)."""
+        return (*self.cameras, *(("gripper",) if self.gripper_state else ()), "action")
 
     @property
     def action_size(self) -> int:

@@ -2,8 +2,9 @@
 
 Notation (paper -> code)::
 
-    x_t            token: {camera: (B, 3, S, S), "action": (B, A)}, normalised to [-1, 1]
-    k_t            levels (B, M) long, one noise level per modality (cameras, then action)
+    x_t            token: {camera: (B, 3, S, S), ["gripper": (B, 1),] "action": (B, A)},
+                   normalised to [-1, 1] (the gripper's opening with ``gripper_state``)
+    k_t            levels (B, M) long, one noise level per modality (config.modalities order)
     z_{t-1}        latent (B, C_z, L, L); z_0 is learned (``initial_latent``)
     x_t^{k_t}      noisy token (each modality forward-diffused to its own level)
     u              Denoiser(concat[z_{t-1}, enc(x_t^{k_t})], emb(k_t))
@@ -39,8 +40,12 @@ from df_policy.model.networks import (
 )
 from df_policy.model.sampler import Token, ddim_sample, pure_noise
 from df_policy.model.schedule import NoiseSchedule
+from df_policy.model.tokens import ActionNormalizer
 
 ACTION_KEY = "action"
+GRIPPER_KEY = "gripper"
+GRIPPER_HIDDEN = 64
+"""Width of the gripper opening's encoder and head MLPs (one number in, one out)."""
 ENCODER_CHANNELS = 32
 """Feature channels each modality contributes to the denoiser input."""
 
@@ -76,6 +81,12 @@ class DiffusionForcingModel(nn.Module):
         self.action_head = ActionHead(
             config.latent_channels, side, config.action_size, config.action_hidden
         )
+        if config.gripper_state:
+            self.gripper_encoder = ActionEncoder(1, ENCODER_CHANNELS, side, GRIPPER_HIDDEN)
+            self.gripper_head = ActionHead(config.latent_channels, side, 1, GRIPPER_HIDDEN)
+            self.gripper_range = ActionNormalizer(1)
+            """The opening's range over the training store (set before training; saved
+            with the weights)."""
 
     # ----------------------------------------------------------------------------------------
     # The recurrence
@@ -84,11 +95,16 @@ class DiffusionForcingModel(nn.Module):
         """z_0 (B, C_z, L, L): the learned initial latent, the same in training and deployment."""
         return self.z0.expand(batch, -1, -1, -1)
 
-    def encode(self, noisy: Token) -> dict[str, torch.Tensor]:
-        """Features (B, C, L, L) of each modality of a noisy token."""
-        features = {cam: self.image_encoders[cam](noisy[cam]) for cam in self.config.cameras}
-        features[ACTION_KEY] = self.action_encoder(noisy[ACTION_KEY])
-        return features
+    def encode(self, noisy: Token, names: tuple[str, ...] | None = None
+               ) -> dict[str, torch.Tensor]:
+        """Features (B, C, L, L) of the named modalities (all by default) of a noisy token."""
+        return {name: self.encoder(name)(noisy[name]) for name in names or self.config.modalities}
+
+    def encoder(self, name: str) -> nn.Module:
+        """The network encoding modality ``name`` of a noisy token."""
+        if name == ACTION_KEY:
+            return self.action_encoder
+        return self.gripper_encoder if name == GRIPPER_KEY else self.image_encoders[name]
 
     def transition(
         self, z_prev: torch.Tensor, features: dict[str, torch.Tensor], levels: torch.Tensor
@@ -108,21 +124,30 @@ class DiffusionForcingModel(nn.Module):
     def decode(self, z: torch.Tensor, names: tuple[str, ...] | None = None) -> Token:
         """x0_hat of the named modalities (all by default) from latent z."""
         names = names or self.config.modalities
-        return {
-            name: self.action_head(z) if name == ACTION_KEY else self.image_heads[name](z)
-            for name in names
-        }
+        return {name: self.head(name)(z) for name in names}
 
-    def observation_levels(self, camera_levels: torch.Tensor | None = None) -> torch.Tensor:
+    def head(self, name: str) -> nn.Module:
+        """The network decoding modality ``name`` from a latent."""
+        if name == ACTION_KEY:
+            return self.action_head
+        return self.gripper_head if name == GRIPPER_KEY else self.image_heads[name]
+
+    def observation_levels(self, camera_levels: torch.Tensor | None = None,
+                           gripper_measured: bool = True) -> torch.Tensor:
         """Levels (B, M) at which an observation is absorbed: each camera's (B, C) as given
-        (default: one row, every camera clean), the executed chunk at
+        (default: one row, every camera clean), the gripper's opening (``gripper_state``)
+        clean when measured, else at the top level, and the executed chunk at
         ``config.history_level`` (what the runtime does, and what training's clean tokens
         imitate)."""
         if camera_levels is None:
             camera_levels = torch.zeros((1, len(self.config.cameras)), dtype=torch.long,
                                         device=self.z0.device)
-        history = torch.full_like(camera_levels[:, :1], self.config.history_level)
-        return torch.cat([camera_levels, history], dim=1)
+        parts = [camera_levels]
+        if self.config.gripper_state:
+            level = 0 if gripper_measured else self.config.num_levels - 1
+            parts.append(torch.full_like(camera_levels[:, :1], level))
+        parts.append(torch.full_like(camera_levels[:, :1], self.config.history_level))
+        return torch.cat(parts, dim=1)
 
     def step(
         self, z_prev: torch.Tensor, noisy: Token, levels: torch.Tensor
@@ -160,11 +185,14 @@ class DiffusionForcingModel(nn.Module):
 
     def prediction_noise(self, batch: int, samples: int, generator: torch.Generator | None,
                          device: torch.device | str = "cpu") -> Token:
-        """The noise :meth:`predict_next` starts from: per camera the unknown next images and
-        the action chunk's x^K, ``batch * samples`` rows each, drawn in that order."""
+        """The noise :meth:`predict_next` starts from: per camera the unknown next images, the
+        unknown next opening (``gripper_state``) and the action chunk's x^K,
+        ``batch * samples`` rows each, drawn in that order."""
         cfg = self.config
         rows = batch * samples
         shapes = {cam: (rows, 3, cfg.image_size, cfg.image_size) for cam in cfg.cameras}
+        if cfg.gripper_state:
+            shapes[GRIPPER_KEY] = (rows, 1)
         shapes[ACTION_KEY] = (rows, cfg.action_size)
         return pure_noise(self.schedule, shapes, generator, device)
 
@@ -175,13 +203,13 @@ class DiffusionForcingModel(nn.Module):
     ) -> Token:
         """Predict the next token from latent ``z``.
 
-        The action chunk is DDIM-sampled with every camera held at the top level (the next
-        images are unknown; the per-modality levels make this a trained query). With
-        ``samples > 1`` that many chunks are sampled from each latent in one batch and their
-        mean is returned. The images returned are the model's forecast: x0_hat of the cameras
-        given the returned action. ``noise`` (default: drawn from ``generator``) is
-        :meth:`prediction_noise`; given it, the prediction is a deterministic function of
-        ``z`` (what the exported predict graph computes).
+        The action chunk is DDIM-sampled with every observation held at the top level (the
+        next images and opening are unknown; the per-modality levels make this a trained
+        query). With ``samples > 1`` that many chunks are sampled from each latent in one
+        batch and their mean is returned. The images returned are the model's forecast:
+        x0_hat of the cameras given the returned action. ``noise`` (default: drawn from
+        ``generator``) is :meth:`prediction_noise`; given it, the prediction is a
+        deterministic function of ``z`` (what the exported predict graph computes).
         """
         cfg = self.config
         batch = z.shape[0]
@@ -189,16 +217,18 @@ class DiffusionForcingModel(nn.Module):
             noise = self.prediction_noise(batch, samples, generator, z.device)
         z_samples = z.repeat_interleave(samples, dim=0)
         top = cfg.num_levels - 1
-        image_features = {cam: self.image_encoders[cam](noise[cam]) for cam in cfg.cameras}
+        unknown = cfg.modalities[:-1]  # the next token's observations: all but the action
+        unknown_features = self.encode(noise, unknown)
 
         def levels_with(action_level: torch.Tensor) -> torch.Tensor:
-            """Every camera at the top level, the action at ``action_level`` (one row each)."""
-            camera_levels = torch.full((len(action_level), len(cfg.cameras)), top,
-                                       device=z.device)
-            return torch.cat([camera_levels, action_level], dim=1).long()
+            """Everything but the action at the top level, the action at ``action_level``
+            (one row each)."""
+            unknown_levels = torch.full((len(action_level), len(unknown)), top,
+                                        device=z.device)
+            return torch.cat([unknown_levels, action_level], dim=1).long()
 
         def denoise(noisy: Token, levels: torch.Tensor) -> Token:
-            features = {**image_features, ACTION_KEY: self.action_encoder(noisy[ACTION_KEY])}
+            features = {**unknown_features, ACTION_KEY: self.action_encoder(noisy[ACTION_KEY])}
             z_next = self.transition(z_samples, features, levels_with(levels))
             return self.decode(z_next, (ACTION_KEY,))
 
@@ -206,7 +236,7 @@ class DiffusionForcingModel(nn.Module):
         action = ddim_sample(denoise, self.schedule, {ACTION_KEY: noise[ACTION_KEY]},
                              steps)[ACTION_KEY]
         action = action.view(batch, samples, -1).mean(dim=1)
-        features = {cam: f[::samples] for cam, f in image_features.items()}
+        features = {name: f[::samples] for name, f in unknown_features.items()}
         features[ACTION_KEY] = self.action_encoder(action)
         clean_action = torch.zeros((batch, 1), device=z.device)
         forecast = self.decode(self.transition(z, features, levels_with(clean_action)), cfg.cameras)
@@ -242,14 +272,15 @@ class DiffusionForcingModel(nn.Module):
 
         Independent per token, sample and modality, except (``sampling``, see
         :class:`LevelSampling`): a ``whole_token_prob`` share of tokens use one level for all
-        modalities; a ``policy_query_prob`` share hold every camera at the top level; a
-        ``clean_token_prob`` share are absorbed as the runtime absorbs a healthy observation
-        (:meth:`observation_levels` of clean cameras), the query overridden; token 0 is
-        absorbed so with ``first_clean_prob`` (one draw per batch); in a ``camera_dropout_prob``
-        share of the episodes one camera, drawn uniformly or with ``camera_dropout_weights``,
-        is at the top level all episode long (a dead camera). ``floor`` (B, T, M), if given,
-        is a lowest level per entry (a faulty frame: blank at the top level, frozen rising
-        with its age). A missing modality is always at the top level. See :meth:`loss`.
+        modalities; a ``policy_query_prob`` share hold every observation (all but the action)
+        at the top level; a ``clean_token_prob`` share are absorbed as the runtime absorbs a
+        healthy observation (:meth:`observation_levels` of clean cameras), the query
+        overridden; token 0 is absorbed so with ``first_clean_prob`` (one draw per batch); in
+        a ``camera_dropout_prob`` share of the episodes one camera, drawn uniformly or with
+        ``camera_dropout_weights``, is at the top level all episode long (a dead camera).
+        ``floor`` (B, T, M), if given, is a lowest level per entry (a faulty frame: blank at
+        the top level, frozen rising with its age). A missing modality is always at the top
+        level. See :meth:`loss`.
         """
         cfg = self.config
         sampling = sampling or LevelSampling()
@@ -260,10 +291,10 @@ class DiffusionForcingModel(nn.Module):
         shared = rng.rand((batch, horizon, 1), generator, device)
         levels = torch.where(shared < sampling.whole_token_prob, levels[:, :, :1], levels)
         query = rng.rand((batch, horizon, 1), generator, device)
-        cameras = torch.arange(modalities, device=device) < len(cfg.cameras)
-        levels = torch.where((query < sampling.policy_query_prob) & cameras, top, levels)
-        # as the runtime absorbs a healthy observation: the cameras clean, the chunk executed
-        # since the last token at config.history_level
+        unknown = torch.arange(modalities, device=device) < modalities - 1  # all but the action
+        levels = torch.where((query < sampling.policy_query_prob) & unknown, top, levels)
+        # as the runtime absorbs a healthy observation: the cameras and the opening clean, the
+        # chunk executed since the last token at config.history_level
         absorbed = self.observation_levels()[0].to(device)
         if sampling.clean_token_prob > 0:
             clean = rng.rand((batch, horizon, 1), generator, device)
@@ -384,7 +415,7 @@ class DiffusionForcingModel(nn.Module):
             row, token = rows_of(range(burn_in, burn_in + len(latents)))
             latent, image_rows = torch.cat(latents), decoded.to(device)[token]
             for name in names:
-                keep = torch.ones_like(image_rows) if name == ACTION_KEY else image_rows
+                keep = image_rows if name in self.config.cameras else torch.ones_like(image_rows)
                 if keep.any():
                     x0_hat = self.decode(latent[keep], (name,))[name]
                     err = ((x0_hat - tokens[name][row[keep], token[keep]]) ** 2).flatten(1)
@@ -406,7 +437,7 @@ class DiffusionForcingModel(nn.Module):
         weights = {name: action_weight if name == ACTION_KEY else 1.0 for name in names}
         for m, name in enumerate(names):
             weight = valid[:, :, m].float()
-            if name != ACTION_KEY:
+            if name in self.config.cameras:
                 weight = weight * decoded.to(weight.device)
             value = (errors[name] * weight).sum() / weight.sum().clamp(min=1.0)
             per_modality[f"loss/{name}"] = float(value.detach())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from df_policy.model.df_model import ACTION_KEY, DiffusionForcingModel
+from df_policy.model.df_model import ACTION_KEY, GRIPPER_KEY, DiffusionForcingModel
 from df_policy.model.sampler import ddim_levels
 
 Z, Z_PREV, LEVELS = "z", "z_prev", "levels"
@@ -92,6 +92,8 @@ def clean_token_shapes(model: DiffusionForcingModel) -> dict[str, tuple[int, ...
     """Shape of each modality of one token, batch 1."""
     cfg = model.config
     shapes = {cam: (1, 3, cfg.image_size, cfg.image_size) for cam in cfg.cameras}
+    if cfg.gripper_state:
+        shapes[GRIPPER_KEY] = (1, 1)
     shapes[ACTION_KEY] = (1, cfg.action_size)
     return shapes
 

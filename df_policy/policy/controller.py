@@ -97,7 +97,7 @@ class Controller:
 
     Args:
         policy: a :class:`~df_policy.policy.runtime.DFPolicy` or ``DPPolicy`` (anything with
-            ``chunk``, ``reset()`` and ``step(images, health, executed=)``).
+            ``chunk``, ``reset()`` and ``step(images, health, executed, gripper)``).
         cameras: camera names, in the policy's order.
         safety: workspace, step limit and watchdog limits.
         start_wait_s: the start gate's longest wait for a camera's first frame
@@ -158,12 +158,15 @@ class Controller:
 
     # -- control ----------------------------------------------------------------------------
 
-    def tick(self, now: float, measured_pose: np.ndarray | None = None) -> Command:
+    def tick(self, now: float, measured_pose: np.ndarray | None = None,
+             gripper: float | None = None) -> Command:
         """The command for the control period at ``now`` (seconds, the frames' clock).
 
         ``measured_pose`` [x, y, z, qw, qx, qy, qz] is where the arm is, None if unknown. It
         only serves as a hold target: a rejected one never does (the last command does), and
-        is reported in :attr:`Command.pose_problem`; the policy itself reads only cameras.
+        is reported in :attr:`Command.pose_problem`; the policy itself does not read it.
+        ``gripper`` is the measured finger opening in metres (None if unknown), handed to
+        the policy when it steps (a model trained with ``gripper_state`` absorbs it).
         """
         health, problem = self._observe(now, measured_pose)
         awaited = self.start_gate.waiting_for({c: h.age_s for c, h in health.items()}, now)
@@ -172,7 +175,8 @@ class Controller:
         action = None
         if not reason:
             if not self.queue:
-                self.output = self.policy.step(dict(self.frames), health, self._executed())
+                self.output = self.policy.step(dict(self.frames), health, self._executed(),
+                                               gripper)
                 self.stepped, new_chunk = True, True
                 inference_s = self.output.timings_ms["total"] / 1000.0
                 self.queue.extend(np.asarray(self.output.actions, dtype=np.float64))

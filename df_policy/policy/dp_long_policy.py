@@ -107,12 +107,14 @@ class DPLongPolicy(CheckpointPolicy):
     @torch.no_grad()
     def step(self, images: dict[str, np.ndarray | None],
              health: dict[str, CameraHealth] | None = None,
-             executed: np.ndarray | None = None) -> PolicyOutput:
+             executed: np.ndarray | None = None, gripper: float | None = None,
+             ) -> PolicyOutput:
         """The next action chunk from the newest frames and the last H tokens.
 
         Args:
             images: per camera an ``(H, W, 3) uint8`` RGB frame of any size, or None.
-            health: unused (the rivals know nothing of camera health).
+            health, gripper: unused (the rivals know nothing of camera health or the
+                gripper's measured opening).
             executed: the ``(chunk, 8)`` actions really executed since the last step; by
                 default the chunk this policy returned last time.
         """

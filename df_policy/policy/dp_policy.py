@@ -44,8 +44,10 @@ class DPPolicy(CheckpointPolicy):
     @torch.no_grad()
     def step(self, images: dict[str, np.ndarray | None],
              health: dict[str, CameraHealth] | None = None,
-             executed: np.ndarray | None = None) -> PolicyOutput:
-        """The next action chunk from the newest frames (``health``/``executed`` unused)."""
+             executed: np.ndarray | None = None, gripper: float | None = None,
+             ) -> PolicyOutput:
+        """The next action chunk from the newest frames (``health``, ``executed`` and
+        ``gripper`` unused)."""
         started = time.perf_counter()
         device = next(self.model.parameters()).device
         frames = frames_or_black(images, self.cameras, self.image_size)

@@ -4,8 +4,10 @@ One :meth:`DFPolicy.step` (one token = ``chunk`` control steps)::
 
     1. levels   per camera from its health (age, frozen, decode) and from the surprise of the
                 arriving frame against the previous forecast (innovation gating)
-    2. absorb   token [images, the chunk just executed] forward-noised to those levels (fresh
-                noise) -> new latent z. Only this step updates memory.
+    2. absorb   token [images, the gripper's measured opening if the model takes it, the chunk
+                just executed] forward-noised to those levels (fresh noise; the opening clean,
+                or at the top level when unknown) -> new latent z. Only this step updates
+                memory.
     3. predict  DDIM-sample ``action_samples`` action chunks of the next token from z in one
                 batch: their mean is returned, and the images forecast given that mean are
                 kept for the next step's gating. The sampling latents are discarded.
@@ -26,7 +28,7 @@ from df_policy.checkpoint import LoadedCheckpoint, load_checkpoint
 from df_policy.devices import pick_device
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.images import resize_images
-from df_policy.model.df_model import ACTION_KEY
+from df_policy.model.df_model import ACTION_KEY, GRIPPER_KEY
 from df_policy.model.tokens import images_to_tensor, tensor_to_images
 from df_policy.policy.backends import make_backend
 from df_policy.policy.base import (
@@ -41,6 +43,11 @@ from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.dp_long_policy import DPLongPolicy
 from df_policy.policy.dp_policy import DPPolicy
 from df_policy.policy.noise_levels import level_from_health, level_from_surprise
+
+OPENING_LIMIT = 1.5
+"""Bound on the normalised opening the model is given: the training store's range is
+[-1, 1], and an opening far outside it (fingers shut on a missed grasp, a wider gripper)
+reads as just beyond that range instead of as a value no encoder was trained on."""
 
 
 class DFPolicy(CheckpointPolicy):
@@ -92,6 +99,7 @@ class DFPolicy(CheckpointPolicy):
         images: dict[str, np.ndarray | None],
         health: dict[str, CameraHealth] | None = None,
         executed: np.ndarray | None = None,
+        gripper: float | None = None,
     ) -> PolicyOutput:
         """Absorb the newest frames and return the next action chunk.
 
@@ -100,6 +108,8 @@ class DFPolicy(CheckpointPolicy):
             health: per camera stream health (missing: a fresh frame is assumed).
             executed: the ``(chunk, 8)`` actions really executed since the last step; by
                 default the chunk this policy returned last time.
+            gripper: the measured finger opening in metres, None if unknown (used by a model
+                trained with ``gripper_state``, ignored otherwise).
         """
         started = time.perf_counter()
         cfg = self.model_config
@@ -120,10 +130,15 @@ class DFPolicy(CheckpointPolicy):
             else:
                 token[cam] = torch.zeros((1, 3, cfg.image_size, cfg.image_size))
             levels[cam] = level if self.config.noise_aware else 0
+        measured = gripper is not None and bool(np.isfinite(gripper))
+        if cfg.gripper_state:
+            opening = torch.tensor([[float(gripper) if measured else 0.0]])
+            normalized = self.model.gripper_range.normalize(opening.to(self.device))
+            token[GRIPPER_KEY] = normalized.clamp(-OPENING_LIMIT, OPENING_LIMIT)
         token[ACTION_KEY] = self._action_part(executed)
         token = {k: v.to(self.device) for k, v in token.items()}
         level_tensor = self.model.observation_levels(
-            torch.tensor([[levels[c] for c in cfg.cameras]], device=self.device))
+            torch.tensor([[levels[c] for c in cfg.cameras]], device=self.device), measured)
         prepared = time.perf_counter()
 
         z_prev = self.z if self.config.memory else self.z0

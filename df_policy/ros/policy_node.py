@@ -9,7 +9,9 @@ deactivate hold the arm where it is
 cleanup    destroy what configure made and free the model
 
 Subscribes ``/<camera>/image_raw`` (sensor-data QoS, rgb8/bgr8, any size and step),
-``/ee_pose`` and ``/joint_states``. Publishes, by ``output``, ``/ee_target`` (PoseStamped, one a
+``/ee_pose`` and ``/joint_states`` (the arm's joints; the fingers' give the gripper's measured
+opening, which a model trained with ``gripper_state`` absorbs, unknown when they are
+absent). Publishes, by ``output``, ``/ee_target`` (PoseStamped, one a
 period) or ``trajectory_topic`` (JointTrajectory: the rest of the chunk, positions only, one
 point a period, replaced by each new chunk or hold), plus ``/gripper_command``,
 ``~/forecast/<camera>`` (the model's forecast, sensor_msgs/Image) and ``/diagnostics`` (per
@@ -36,7 +38,14 @@ from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from df_policy.data.messages import ARM_JOINTS, joint_positions, msg_to_pose, stamp_seconds
+from df_policy.data.messages import (
+    ARM_JOINTS,
+    FINGER_JOINTS,
+    gripper_opening,
+    joint_positions,
+    msg_to_pose,
+    stamp_seconds,
+)
 from df_policy.images import image_to_rgb
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.controller import Command, Controller
@@ -59,6 +68,8 @@ PARAMETERS = {
                        "torch's default, every core"),
     "output": ("pose", "pose (/ee_target) or joint_trajectory (trajectory_topic)"),
     "trajectory_topic": ("/arm_controller/joint_trajectory", "JointTrajectory command topic"),
+    "finger_joints": (list(FINGER_JOINTS), "joints of /joint_states whose positions sum to the "
+                                           "gripper's opening"),
 }
 """Parameter name -> (default, description); config/arm.yaml sets the same names."""
 SHIPPED_CHECKPOINT = "checkpoints/df_fruit_swap"
@@ -232,6 +243,11 @@ class PolicyNode(LifecycleNode):
             return
         self.input_errors.pop("/joint_states", None)
         self.joints = joints
+        try:
+            opening = gripper_opening(msg, self.params["finger_joints"])
+        except ValueError:  # no fingers in this message: the opening is unknown
+            opening = None
+        self.gripper = opening if opening is not None and math.isfinite(opening) else None
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._start_episode()
@@ -248,6 +264,7 @@ class PolicyNode(LifecycleNode):
         self.episode_start = self._now()
         self.ee_pose: np.ndarray | None = None
         self.joints: np.ndarray | None = None
+        self.gripper: float | None = None
         self.input_errors: dict[str, str] = {}
         self.logged_at: dict[str, float] = {}
         self.transport_ms: dict[str, float] = {}
@@ -266,7 +283,7 @@ class PolicyNode(LifecycleNode):
         if not self.active or not self.enabled:
             return
         started = time.perf_counter()
-        command = self.controller.tick(self._now(), self.ee_pose)
+        command = self.controller.tick(self._now(), self.ee_pose, self.gripper)
         self._publish(command)
         if command.new_chunk:
             self._publish_forecast(command)
@@ -316,6 +333,7 @@ class PolicyNode(LifecycleNode):
         values.update({f"input{topic}": why for topic, why in self.input_errors.items()})
         values["latency_ms/tick"] = f"{tick_ms:.3f}"
         values["threads"] = str(self.threads)
+        values["gripper_opening_m"] = "unknown" if self.gripper is None else f"{self.gripper:.4f}"
         problem = command.hold_reason or next(iter(self.input_errors.values()), "")
         status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
                                   level=DiagnosticStatus.WARN if problem else DiagnosticStatus.OK,

@@ -6,6 +6,7 @@ Each batch picks episodes at random and a random start offset in ``[0, chunk)`` 
 :mod:`df_policy.model.tokens` and pads them to the longest episode::
 
     tokens[camera]    (B, T, 3, S, S)   float in [-1, 1]
+    tokens["gripper"] (B, T, 1)         the measured opening, normalised (``gripper_state``)
     tokens["action"]  (B, T, chunk * 8) normalised; token 0 zeros
     token_mask        (B, T) bool        False for padding
     modality_mask     (B, T, M) bool     False where a camera frame is missing
@@ -21,9 +22,9 @@ import torch
 from df_policy.data.store import EpisodeStore
 from df_policy.errors import DataError
 from df_policy.images import resize_images
-from df_policy.keys import ACTION, ACTION_DIM, valid_key
+from df_policy.keys import ACTION, ACTION_DIM, GRIPPER, valid_key
 from df_policy.model.config import ModelConfig
-from df_policy.model.df_model import ACTION_KEY
+from df_policy.model.df_model import ACTION_KEY, GRIPPER_KEY
 from df_policy.model.tokens import ActionNormalizer, images_to_tensor
 
 
@@ -37,6 +38,7 @@ class EpisodeDataset:
         self.images: list[dict[str, np.ndarray]] = []
         self.valid: list[dict[str, np.ndarray]] = []
         self.actions: list[np.ndarray] = []
+        self.openings: list[np.ndarray] = []
         for index in range(store.n_episodes):
             episode = store.episode(index)
             self.images.append(
@@ -44,8 +46,14 @@ class EpisodeDataset:
             )
             self.valid.append({cam: episode[valid_key(cam)] for cam in config.cameras})
             self.actions.append(episode[ACTION])
+            if config.gripper_state:
+                self.openings.append(episode[GRIPPER])
         if not self.actions:
             raise DataError(f"{path} holds no episodes")
+        self.gripper_range = (ActionNormalizer(1).fit(np.concatenate(self.openings))
+                              if config.gripper_state else None)
+        """The measured opening's range over the store (``gripper_state``); the model saves
+        it with its weights, for the runtime."""
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -72,8 +80,12 @@ class EpisodeDataset:
         action = normalizer.normalize(torch.from_numpy(chunks))
         action[0] = 0.0  # token 0: no executed chunk
         tokens[ACTION_KEY] = action.flatten(1)
+        if self.gripper_range is not None:
+            opening = torch.from_numpy(self.openings[index][steps].astype(np.float32))
+            tokens[GRIPPER_KEY] = self.gripper_range.normalize(opening)
         present = [torch.from_numpy(self.valid[index][cam][steps]) for cam in cfg.cameras]
-        mask = torch.stack([*present, torch.ones(len(steps), dtype=torch.bool)], dim=1)
+        always = [torch.ones(len(steps), dtype=torch.bool)] * (len(cfg.modalities) - len(present))
+        mask = torch.stack([*present, *always], dim=1)
         return tokens, mask
 
     def sample_batch(

@@ -32,9 +32,9 @@ from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
 from df_policy.train.faults import sensor_faults
 
-LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/action", "loss/query",
-              "loss/past", "lr", "grad_norm", "tokens_per_s", "wall_s")
-LOSS_FIELDS = LOG_FIELDS[2:8]
+LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/gripper", "loss/action",
+              "loss/query", "loss/past", "lr", "grad_norm", "tokens_per_s", "wall_s")
+LOSS_FIELDS = LOG_FIELDS[2:9]
 """The columns :func:`plot_losses` draws (those a run logs)."""
 
 
@@ -76,8 +76,9 @@ def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.
     images, floor = sensor_faults({cam: tokens[cam] for cam in model_cfg.cameras},
                                   cfg.fault_prob, model_cfg.num_levels - 1, generator)
     tokens.update(images)
-    if floor is not None:  # the action has no fault: floor 0
-        floor = torch.cat([floor, torch.zeros_like(floor[..., :1])], dim=2)
+    if floor is not None:  # the gripper and the action have no fault: floor 0
+        others = len(model_cfg.modalities) - len(model_cfg.cameras)
+        floor = torch.cat([floor, torch.zeros_like(floor[..., :1]).expand(-1, -1, others)], dim=2)
     return Batch(tokens, token_mask.to(device), modality_mask.to(device), floor, burn_in)
 
 
@@ -157,6 +158,8 @@ def train(
     # On the device before the optimiser exists: resumed optimiser moments follow the weights.
     model = place_model(ckpt.make_model(kind, model_cfg, context_cfg), device)
     normalizer = dataset.fit_normalizer()  # stays on the CPU, where batches are built
+    if dataset.gripper_range is not None:  # before the EMA copy: both save it
+        model.gripper_range.load_state_dict(dataset.gripper_range.state_dict())
     generator = torch.Generator().manual_seed(train_cfg.seed + rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas,
                                   weight_decay=train_cfg.weight_decay)

@@ -121,6 +121,37 @@ def test_clean_tokens_absorb_the_executed_chunk_at_the_history_level():
     assert m.observation_levels().tolist() == [[0, 0, 600]], "by default: cameras clean"
 
 
+def test_the_gripper_opening_is_an_observation_absorbed_clean_and_unknown_when_queried():
+    """``gripper_state``: the opening sits between the cameras and the action; the policy
+    query holds it at the top level with the cameras (the next token's opening is unknown),
+    clean tokens absorb it at 0; predict_next starts from noise for it and returns the
+    action and the camera forecasts; the loss trains it."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY, gripper_state=True, history_level=600)
+    m = DiffusionForcingModel(config)
+    assert config.modalities == ("front", "wrist", "gripper", ACTION_KEY)
+    top = TINY.num_levels - 1
+    mask = torch.ones(64, 20, 4, dtype=torch.bool)
+    g = torch.Generator().manual_seed(0)
+    queried = m.draw_levels(mask, g, LevelSampling(0.0, 0.0, policy_query_prob=1.0))
+    assert (queried[..., :3] == top).all()
+    assert queried[..., 3].float().std() > 200, "the action keeps a random level"
+    clean = m.draw_levels(mask, g, LevelSampling(0.0, 0.0, 0.0, clean_token_prob=1.0))
+    assert (clean == torch.tensor([0, 0, 0, 600])).all()
+    noise = m.prediction_noise(1, 2, g)
+    assert list(noise) == ["front", "wrist", "gripper", ACTION_KEY]
+    assert noise["gripper"].shape == (2, 1)
+    prediction = m.predict_next(m.initial_latent(1), g, samples=2)
+    assert set(prediction) == {"front", "wrist", ACTION_KEY}
+    tokens, token_mask, _ = make_batch(2, 4)
+    tokens["gripper"] = torch.rand((2, 4, 1), generator=g) * 2 - 1
+    loss, info = m.loss(tokens, token_mask, torch.ones(2, 4, 4, dtype=torch.bool), g)
+    loss.backward()
+    assert info["loss/gripper"] > 0
+    assert m.gripper_encoder.net[0].weight.grad.abs().sum() > 0
+    assert m.gripper_head.mlp[-1].weight.grad.abs().sum() > 0
+
+
 def test_camera_dropout_kills_one_camera_for_a_whole_episode():
     m = model()
     _, _, modality_mask = make_batch(400, 6)

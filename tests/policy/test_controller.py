@@ -27,10 +27,11 @@ class ScriptedPolicy:
         self.reset()
 
     def reset(self):
-        self.calls, self.executed = 0, []
+        self.calls, self.executed, self.openings = 0, [], []
 
-    def step(self, images, health=None, executed=None):
+    def step(self, images, health=None, executed=None, gripper=None):
         self.executed.append(None if executed is None else executed.copy())
+        self.openings.append(gripper)
         actions = self.chunks[min(self.calls, len(self.chunks) - 1)]
         self.calls += 1
         return PolicyOutput(actions, {c: 0 for c in CAMERAS}, {}, {}, {"total": 1.0})
@@ -65,6 +66,15 @@ def assert_safe(ticks, safety=SAFETY, start=HOME):
         assert np.linalg.norm(position - previous) <= safety.max_step_m + 1e-9
         assert np.linalg.norm(tick.action[3:7]) == pytest.approx(1.0)
         previous = position
+
+
+def test_the_measured_gripper_opening_of_the_stepping_period_reaches_the_policy():
+    scripted = ScriptedPolicy([chunk_at(HOME[:3])])
+    controller = Controller(scripted, CAMERAS, SAFETY, start_wait_s=0.2)
+    for step in range(9):
+        feed(controller, step * DT)
+        controller.tick(step * DT, HOME, None if step == 4 else 0.01 * step)
+    assert scripted.openings == [0.0, None, 0.08], "steps at periods 0, 4 and 8 (chunk 4)"
 
 
 def test_start_gate_holds_at_the_measured_pose_until_every_camera_delivered():
@@ -172,8 +182,8 @@ def test_watchdog_holds_when_cameras_stop_and_the_chunk_resumes():
 
 def test_an_inference_overrun_holds_one_period():
     class Slow(ScriptedPolicy):
-        def step(self, images, health=None, executed=None):
-            output = super().step(images, health, executed)
+        def step(self, images, health=None, executed=None, gripper=None):
+            output = super().step(images, health, executed, gripper)
             output.timings_ms["total"] = 900.0
             return output
 

@@ -52,9 +52,9 @@ class Lockstep:
         self.reference.reset()
         self.other.reset()
 
-    def step(self, images, health=None, executed=None):
-        mine = self.reference.step(images, health, executed)
-        theirs = self.other.step(images, health, executed)
+    def step(self, images, health=None, executed=None, gripper=None):
+        mine = self.reference.step(images, health, executed, gripper)
+        theirs = self.other.step(images, health, executed, gripper)
         assert mine.levels == theirs.levels
         self.gap["actions"] = max(self.gap["actions"],
                                   float(np.abs(mine.actions - theirs.actions).max()))
@@ -145,6 +145,25 @@ def test_an_older_export_or_no_export_is_refused(exported, tmp_path):
 def test_export_asks_for_a_run_or_a_checkpoint(capsys):
     assert main(["export", "--onnx"]) == 2
     assert "--onnx --checkpoint FOLDER" in capsys.readouterr().err
+
+
+def test_a_model_that_absorbs_the_gripper_opening_exports_with_it(sim_store, tmp_path):
+    """``gripper_state``: the graphs take the opening and its noise as inputs, and match
+    torch over a closed-loop episode in which the opening changes."""
+    run = tmp_path / "gripper"
+    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, channels=(16,),
+                        level_embedding=16, action_hidden=32, sampling_steps=2,
+                        gripper_state=True)
+    train(sim_store, model, TrainConfig(steps=2, batch_size=1, warmup_steps=1, device="cpu",
+                                        num_threads=1), run, progress=False)
+    folder = export_onnx(run)["checkpoint"]
+    absorb = onnx.load(str(Path(folder) / GRAPH_FILES["absorb"]))
+    assert {"gripper", "noise_gripper"} <= {i.name for i in absorb.graph.input}
+    both = Lockstep(load_policy(folder, "cpu", seed=3),
+                    load_policy(folder, "cpu", seed=3, config=ORT))
+    run_episode(both, SimConfig(max_steps=6 * both.chunk), "clean", 0.0, seed=EVAL_SEED_OFFSET)
+    assert both.steps >= 5
+    assert both.gap["actions"] < 1e-4 and both.gap["forecast"] < 1e-4, both.gap
 
 
 def test_the_dp_baseline_runs_on_torch_only(sim_store, tmp_path):

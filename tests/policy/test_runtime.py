@@ -77,6 +77,28 @@ def test_the_executed_chunk_is_absorbed_at_the_model_s_history_level():
     np.testing.assert_allclose(second_step(999, -0.5), second_step(999, 0.5), atol=1e-3)
 
 
+def test_a_measured_gripper_opening_reaches_the_memory_and_an_unknown_one_does_not():
+    """With ``gripper_state`` the opening is absorbed clean: a different opening changes the
+    next chunk. Unknown (None or NaN) it is absorbed at the top level, where its value is
+    noise: the chunk is the one any value would give. A model without the option ignores it."""
+    with_gripper = dataclasses.replace(TINY, gripper_state=True)
+
+    def next_chunk(opening, config=with_gripper):
+        p = policy(config)
+        if config.gripper_state:
+            p.model.gripper_range.fit(np.array([[0.0], [0.08]]))
+        return p.step(frames(), gripper=opening).actions
+
+    assert not np.allclose(next_chunk(0.0), next_chunk(0.08), atol=1e-3)
+    np.testing.assert_allclose(next_chunk(None), next_chunk(float("nan")), atol=1e-6)
+    # far below the range (fingers shut on nothing): bounded, as any such opening
+    np.testing.assert_allclose(next_chunk(-0.5), next_chunk(-5.0), atol=1e-6)
+    cameras_clean = torch.zeros((1, 2), dtype=torch.long)
+    levels = policy(with_gripper).model.observation_levels(cameras_clean, False)
+    assert levels.tolist() == [[0, 0, TINY.num_levels - 1, 0]]
+    np.testing.assert_allclose(next_chunk(0.0, TINY), next_chunk(0.08, TINY), atol=1e-6)
+
+
 def test_bad_frame_and_executed_actions_are_rejected():
     p = policy()
     with pytest.raises(ValueError, match="uint8 RGB"):

@@ -102,6 +102,8 @@ def test_policy_node_closed_loop_watchdog_and_bad_images(tmp_path, params_file, 
         values = {v.key: v.value for v in seen["diag"][-1].values}
         assert {"front/level", "wrist/level", "front/surprise", "front/health"} <= set(values)
         assert values["threads"] == "1", "the model step keeps to num_threads (default 1)"
+        opening = float(values["gripper_opening_m"])  # the sim's two finger joints, summed
+        assert 0.0 <= opening <= 0.09
 
         bad = Image(height=4, width=4, encoding="mono16", step=8, data=bytes(32))
         fake_camera.publish(bad)

@@ -2,11 +2,13 @@
 
 import copy
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -15,6 +17,8 @@ from df_policy.checkpoint import checkpoint_dir, load_checkpoint
 from df_policy.errors import CheckpointError, ConfigError, DataError
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
+from df_policy.policy.export import export_checkpoint
+from df_policy.policy.runtime import DFPolicy
 from df_policy.train.dataset import EpisodeDataset
 from df_policy.train.trainer import lr_factor, place_model, train
 
@@ -38,6 +42,34 @@ def test_dataset_tokens_follow_the_chunk_layout(sim_store):
     assert torch.allclose(chunk, torch.from_numpy(dataset.actions[0][11:19]), atol=1e-5)
     assert tokens["front"].shape == (len(mask), 3, 16, 16)
     assert tokens["front"].min() >= -1 and tokens["front"].max() <= 1
+
+
+def test_a_gripper_state_run_trains_on_the_measured_opening_and_carries_its_range(
+        sim_store, tmp_path):
+    """``gripper_state``: tokens hold the store's opening normalised to [-1, 1] (its range
+    fitted on the store), the loss trains it as a modality, the exported checkpoint carries
+    the range and a calibration replayed with the opening, and the runtime steps with one."""
+    config = dataclasses.replace(TINY_MODEL, gripper_state=True)
+    dataset = EpisodeDataset(sim_store, config)
+    tokens, mask = dataset.episode_tokens(0, 3, dataset.fit_normalizer())
+    assert mask.shape[1] == 4 and bool(mask[:, 2].all())
+    opening = dataset.gripper_range.denormalize(tokens["gripper"])
+    expected = dataset.openings[0][3::8]
+    assert torch.allclose(opening, torch.from_numpy(expected), atol=1e-6)
+    everything = np.concatenate(dataset.openings)
+    assert dataset.gripper_range.low.item() == pytest.approx(everything.min(), abs=1e-6)
+    assert everything.max() - everything.min() > 0.02, "the expert grasps and releases"
+    run = tmp_path / "run"
+    train(sim_store, config, tiny_train(steps=4), run, progress=False)
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert all(float(r["loss/gripper"]) > 0 for r in rows)
+    export_checkpoint(run, sim_store, tmp_path / "exported", calibration_episodes=1)
+    policy = DFPolicy.from_checkpoint(tmp_path / "exported", device="cpu")
+    assert policy.model_config.gripper_state and policy.calibration is not None
+    assert torch.equal(policy.model.gripper_range.high, dataset.gripper_range.high)
+    frame = np.zeros((16, 16, 3), np.uint8)
+    actions = policy.step({"front": frame, "wrist": frame}, gripper=0.04).actions
+    assert actions.shape == (8, 8) and np.isfinite(actions).all()
 
 
 def test_the_placed_model_computes_the_same_loss_and_gradients(sim_store):
