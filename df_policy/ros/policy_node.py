@@ -243,11 +243,7 @@ class PolicyNode(LifecycleNode):
             return
         self.input_errors.pop("/joint_states", None)
         self.joints = joints
-        try:
-            opening = gripper_opening(msg, self.params["finger_joints"])
-        except ValueError:  # no fingers in this message: the opening is unknown
-            opening = None
-        self.gripper = opening if opening is not None and math.isfinite(opening) else None
+        self.gripper = measured_opening(msg, self.params["finger_joints"])
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._start_episode()
@@ -342,6 +338,18 @@ class PolicyNode(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(array)
+
+
+def measured_opening(msg: JointState, finger_joints: list[str]) -> float | None:
+    """The gripper's opening in metres from ``finger_joints`` of a joint state; None (unknown)
+    when none are configured, the message lacks one, or the sum is not finite."""
+    if not finger_joints:
+        return None
+    try:
+        opening = gripper_opening(msg, finger_joints)
+    except ValueError:
+        return None
+    return opening if math.isfinite(opening) else None
 
 
 def main(args: list[str] | None = None) -> None:

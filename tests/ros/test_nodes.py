@@ -4,19 +4,21 @@ import os
 import signal
 
 import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
-from df_policy.data.messages import msg_to_pose
+from df_policy.data.messages import FINGER_JOINTS, msg_to_pose
 from df_policy.ros.graph import node_processes, stop_group
 from df_policy.ros.image_conversion import rgb_to_image
 from df_policy.ros.params import pose_to_msg
+from df_policy.ros.policy_node import measured_opening
 
 from .conftest import spin_until
 
@@ -64,6 +66,19 @@ def watch(node):
     node.create_subscription(DiagnosticArray, "/diagnostics",
                              lambda m: seen["diag"].append(m.status[0]), 10)
     return seen
+
+
+def test_the_gripper_opening_is_unknown_without_its_finger_joints():
+    """The node hands the policy the fingers' sum, or None (absorbed at the top level) when
+    no finger joint is configured, one is missing, or a position is not finite: never a
+    made-up 0, which would read as fingers shut."""
+    fingers = list(FINGER_JOINTS)
+    both = JointState(name=fingers, position=[0.02, 0.015])
+    assert measured_opening(both, fingers) == pytest.approx(0.035)
+    assert measured_opening(both, []) is None
+    assert measured_opening(JointState(name=fingers[:1], position=[0.02]), fingers) is None
+    assert measured_opening(JointState(name=fingers, position=[0.02, float("nan")]),
+                            fingers) is None
 
 
 def test_sim_node_publishes_cameras_and_obeys_targets(tmp_path, params_file, ros_node):
