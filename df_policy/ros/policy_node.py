@@ -61,7 +61,8 @@ PARAMETERS = {
     "device": ("auto", "cpu, cuda or auto"),
     "control_hz": (10.0, "control rate: one action per period"),
     "seed": (0, "seed of the policy's sampling noise"),
-    "hold_after_s": (0.25, "hold the arm when no camera has delivered for longer, seconds"),
+    "hold_after_s": (0.25, "hold the arm when no camera has delivered for longer; a gripper "
+                           "opening older than this is unknown, seconds"),
     "max_step_m": (0.05, "largest target move per control period, metres"),
     "max_inference_s": (0.5, "a policy step slower than this holds the next period"),
     "num_threads": (1, "CPU threads the model's step may use (torch and ONNX Runtime); 0: "
@@ -244,6 +245,7 @@ class PolicyNode(LifecycleNode):
         self.input_errors.pop("/joint_states", None)
         self.joints = joints
         self.gripper = measured_opening(msg, self.params["finger_joints"])
+        self.gripper_stamp = stamp_seconds(msg.header.stamp) or self._now()
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._start_episode()
@@ -261,6 +263,7 @@ class PolicyNode(LifecycleNode):
         self.ee_pose: np.ndarray | None = None
         self.joints: np.ndarray | None = None
         self.gripper: float | None = None
+        self.gripper_stamp = -math.inf
         self.input_errors: dict[str, str] = {}
         self.logged_at: dict[str, float] = {}
         self.transport_ms: dict[str, float] = {}
@@ -279,11 +282,20 @@ class PolicyNode(LifecycleNode):
         if not self.active or not self.enabled:
             return
         started = time.perf_counter()
-        command = self.controller.tick(self._now(), self.ee_pose, self.gripper)
+        now = self._now()
+        opening = self._fresh_opening(now)
+        command = self.controller.tick(now, self.ee_pose, opening)
         self._publish(command)
         if command.new_chunk:
             self._publish_forecast(command)
-        self._diagnostics(command, 1000 * (time.perf_counter() - started))
+        self._diagnostics(command, opening, 1000 * (time.perf_counter() - started))
+
+    def _fresh_opening(self, now: float) -> float | None:
+        """The gripper's last measured opening, or None (unknown) once it is older than
+        ``hold_after_s``: a silent ``/joint_states`` must not freeze the fingers' state."""
+        if now - self.gripper_stamp > self.params["hold_after_s"]:
+            return None
+        return self.gripper
 
     def _publish(self, command: Command) -> None:
         if command.action is None:
@@ -323,13 +335,13 @@ class PolicyNode(LifecycleNode):
             msg.header.frame_id = f"{cam}_camera"
             self.forecast_pubs[cam].publish(msg)
 
-    def _diagnostics(self, command: Command, tick_ms: float) -> None:
+    def _diagnostics(self, command: Command, opening: float | None, tick_ms: float) -> None:
         values = command.report()
         values.update({f"{cam}/transport_ms": f"{ms:.3f}" for cam, ms in self.transport_ms.items()})
         values.update({f"input{topic}": why for topic, why in self.input_errors.items()})
         values["latency_ms/tick"] = f"{tick_ms:.3f}"
         values["threads"] = str(self.threads)
-        values["gripper_opening_m"] = "unknown" if self.gripper is None else f"{self.gripper:.4f}"
+        values["gripper_opening_m"] = "unknown" if opening is None else f"{opening:.4f}"
         problem = command.hold_reason or next(iter(self.input_errors.values()), "")
         status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
                                   level=DiagnosticStatus.WARN if problem else DiagnosticStatus.OK,

@@ -130,6 +130,10 @@ def test_policy_node_closed_loop_watchdog_and_bad_images(tmp_path, params_file, 
         period = 0.1
         assert spin_until(ros_node, lambda: any(d.message == "all cameras stale"
                                                 for d in seen["diag"]), 0.25 + 3 * period)
+        # /joint_states went silent with the sim: the last opening ages into unknown
+        assert spin_until(ros_node, lambda: any(
+            v.key == "gripper_opening_m" and v.value == "unknown"
+            for d in seen["diag"] for v in d.values), 0.25 + 3 * period)
         assert processes["policy_node"].poll() is None
         pid = processes["policy_node"].pid
         assert stop_group(processes.pop("policy_node")) is not None
