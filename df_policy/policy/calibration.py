@@ -20,6 +20,7 @@ from df_policy.checkpoint import LoadedCheckpoint
 from df_policy.data.store import EpisodeStore
 from df_policy.images import resize_images
 from df_policy.keys import ACTION, GRIPPER
+from df_policy.model.df_model import ACTION_KEY, GRIPPER_KEY
 from df_policy.model.tokens import images_to_tensor
 from df_policy.policy.config import RuntimeConfig
 
@@ -50,10 +51,10 @@ def forecast_errors(
             if t:
                 chunk = episode[ACTION][steps[t - 1] : step]
             action = loaded.normalizer.normalize(torch.from_numpy(chunk)).flatten()[None]
-            token["action"] = action if t else torch.zeros_like(action)
+            token[ACTION_KEY] = action if t else torch.zeros_like(action)
             if cfg.gripper_state:
                 opening = torch.from_numpy(episode[GRIPPER][step : step + 1])
-                token["gripper"] = model.gripper_range.normalize(opening)
+                token[GRIPPER_KEY] = model.gripper_range.normalize(opening)
             if forecast is not None:
                 for cam in cfg.cameras:
                     errors[cam].append(float(((forecast[cam] - token[cam]) ** 2).mean()))
