@@ -49,7 +49,8 @@ class ModelConfig:
     any robot knows it, and it tells the phase of a task (each grasp and release). Measured
     beside ``history_level`` 600 (docs/results.md, "The gripper's opening as an
     observation"): the later moves held, but a missed grasp, which no demonstration shows,
-    was taken for a made one. The recipe keeps it off (docs/decisions.md)."""
+    was taken for a made one; on demonstrations with fumbled picks and places it retried
+    missed grasps but did not aim the retries. The recipe keeps it off (docs/decisions.md)."""
 
     def __post_init__(self) -> None:
         require(len(self.cameras) > 0, "cameras", "must name at least one camera")
