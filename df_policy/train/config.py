@@ -110,6 +110,10 @@ class TrainConfig:
     """Chance per episode and camera of a sensor fault of 1-4 tokens: a blank (black) frame,
     absorbed at the top level, or a frozen one (the last good frame repeated), at a level
     rising with its age (:mod:`df_policy.train.faults`)."""
+    history_drift: float = 0.0
+    """Largest per-episode standard deviation (metres) of a tracking drift on the position of
+    the executed chunks the model is given (never on its targets): the cameras, not the
+    record of its own last moves, must say where to go (:mod:`df_policy.train.drift`)."""
     stages: tuple[Stage, ...] = ()
     """The schedule (see the module docstring); empty: the base values all run."""
     seed: int = 0
@@ -137,6 +141,7 @@ class TrainConfig:
         require(0 <= self.augment_strength <= 1, "augment_strength", "must be in [0, 1]")
         require(self.action_weight > 0, "action_weight", "must be > 0")
         require(self.query_weight >= 0, "query_weight", "must be >= 0")
+        require(self.history_drift >= 0, "history_drift", "must be >= 0 (metres)")
         if self.camera_dropout_weights is not None:
             self.camera_dropout_weights = tuple(float(w) for w in self.camera_dropout_weights)
             require(all(w >= 0 for w in self.camera_dropout_weights)

@@ -27,9 +27,11 @@ from df_policy.config import to_dict
 from df_policy.devices import pick_device
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.model.config import LongContextConfig, ModelConfig
+from df_policy.model.df_model import ACTION_KEY
 from df_policy.train.augment import augment_images, moving_shadows
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
+from df_policy.train.drift import POSITION, history_drift
 from df_policy.train.faults import sensor_faults
 
 LOG_FIELDS = ("step", "stage", "loss", "loss/front", "loss/wrist", "loss/gripper", "loss/action",
@@ -49,13 +51,17 @@ class Batch:
     """(B, T, M) lowest noise level per entry (sensor faults), or None."""
     burn_in: int
     """Leading tokens that only build the latent."""
+    history: torch.Tensor | None
+    """(B, T, A) the executed chunks as the model is given them (with a tracking drift), or
+    None: as recorded."""
 
 
 def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.Module,
                 generator: torch.Generator, device: torch.device,
                 model_cfg: ModelConfig) -> Batch:
     """Sample a batch as ``cfg`` (one stage's resolved config) asks: whole episodes, an
-    episode-start window or a window after a burn-in; then augmentation and sensor faults."""
+    episode-start window or a window after a burn-in; then augmentation, sensor faults and
+    the executed chunks' tracking drift."""
     burn_in = 0
     rows = cfg.window_batch_size or cfg.batch_size
     start_window = (cfg.start_window_prob > 0
@@ -79,7 +85,13 @@ def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.
     if floor is not None:  # the gripper and the action have no fault: floor 0
         others = len(model_cfg.modalities) - len(model_cfg.cameras)
         floor = torch.cat([floor, torch.zeros_like(floor[..., :1]).expand(-1, -1, others)], dim=2)
-    return Batch(tokens, token_mask.to(device), modality_mask.to(device), floor, burn_in)
+    history = None
+    if cfg.history_drift > 0:
+        half_range = ((normalizer.high - normalizer.low) / 2)[POSITION]
+        history = history_drift(tokens[ACTION_KEY], cfg.history_drift, half_range,
+                                model_cfg.chunk, generator)
+    return Batch(tokens, token_mask.to(device), modality_mask.to(device), floor, burn_in,
+                 history)
 
 
 def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -200,7 +212,8 @@ def train(
             if kind == "df":
                 loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator,
                                      cfg.level_sampling(), cfg.action_weight, batch.level_floor,
-                                     batch.burn_in, cfg.image_loss_share, cfg.query_weight)
+                                     batch.burn_in, cfg.image_loss_share, cfg.query_weight,
+                                     batch.history)
             elif kind == "dp":
                 loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator)
             else:  # the rivals: camera dropout as black frames; window samples after burn-in
