@@ -48,6 +48,10 @@ GRIPPER_HIDDEN = 64
 """Width of the gripper opening's encoder and head MLPs (one number in, one out)."""
 ENCODER_CHANNELS = 32
 """Feature channels each modality contributes to the denoiser input."""
+OPENING_LIMIT = 1.5
+"""Bound on the normalised opening the model is given: the training store's range is
+[-1, 1], and an opening far outside it (fingers shut on a missed grasp, a wider gripper)
+reads as just beyond that range instead of as a value no encoder was trained on."""
 
 
 class DiffusionForcingModel(nn.Module):
@@ -87,6 +91,11 @@ class DiffusionForcingModel(nn.Module):
             self.gripper_range = ActionNormalizer(1)
             """The opening's range over the training store (set before training; saved
             with the weights)."""
+
+    def opening_token(self, opening: torch.Tensor) -> torch.Tensor:
+        """The token's gripper part (``gripper_state``) from measured finger openings (B, 1)
+        in metres: scaled by the training store's range, bounded by :data:`OPENING_LIMIT`."""
+        return self.gripper_range.normalize(opening).clamp(-OPENING_LIMIT, OPENING_LIMIT)
 
     # ----------------------------------------------------------------------------------------
     # The recurrence

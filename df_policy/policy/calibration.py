@@ -54,7 +54,7 @@ def forecast_errors(
             token[ACTION_KEY] = action if t else torch.zeros_like(action)
             if cfg.gripper_state:
                 opening = torch.from_numpy(episode[GRIPPER][step : step + 1])
-                token[GRIPPER_KEY] = model.gripper_range.normalize(opening)
+                token[GRIPPER_KEY] = model.opening_token(opening)
             if forecast is not None:
                 for cam in cfg.cameras:
                     errors[cam].append(float(((forecast[cam] - token[cam]) ** 2).mean()))

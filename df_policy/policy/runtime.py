@@ -44,11 +44,6 @@ from df_policy.policy.dp_long_policy import DPLongPolicy
 from df_policy.policy.dp_policy import DPPolicy
 from df_policy.policy.noise_levels import level_from_health, level_from_surprise
 
-OPENING_LIMIT = 1.5
-"""Bound on the normalised opening the model is given: the training store's range is
-[-1, 1], and an opening far outside it (fingers shut on a missed grasp, a wider gripper)
-reads as just beyond that range instead of as a value no encoder was trained on."""
-
 
 class DFPolicy(CheckpointPolicy):
     """A trained DF model as a controller. Not thread-safe; one instance per robot."""
@@ -130,11 +125,11 @@ class DFPolicy(CheckpointPolicy):
             else:
                 token[cam] = torch.zeros((1, 3, cfg.image_size, cfg.image_size))
             levels[cam] = level if self.config.noise_aware else 0
-        measured = gripper is not None and bool(np.isfinite(gripper))
+        measured = False  # the opening (``gripper_state``): unknown unless measured
         if cfg.gripper_state:
-            opening = torch.tensor([[float(gripper) if measured else 0.0]])
-            normalized = self.model.gripper_range.normalize(opening.to(self.device))
-            token[GRIPPER_KEY] = normalized.clamp(-OPENING_LIMIT, OPENING_LIMIT)
+            measured = gripper is not None and bool(np.isfinite(gripper))
+            opening = torch.tensor([[float(gripper) if measured else 0.0]], device=self.device)
+            token[GRIPPER_KEY] = self.model.opening_token(opening)
         token[ACTION_KEY] = self._action_part(executed)
         token = {k: v.to(self.device) for k, v in token.items()}
         level_tensor = self.model.observation_levels(

@@ -1,5 +1,5 @@
 """The recipe as data: stages over steps, exact resume across stages, the loss's burn-in,
-augmentation by category and sensor faults."""
+augmentation by category, sensor faults and the executed chunks' tracking drift."""
 
 import csv
 
@@ -13,8 +13,9 @@ from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.train.augment import augment_images
 from df_policy.train.config import Stage
 from df_policy.train.dataset import EpisodeDataset
+from df_policy.train.drift import history_drift
 from df_policy.train.faults import sensor_faults
-from df_policy.train.trainer import train
+from df_policy.train.trainer import build_batch, train
 
 from .conftest import TINY_MODEL, tiny_train
 from .test_train import weights
@@ -131,3 +132,49 @@ def test_faults_are_blank_or_frozen_frames_with_their_level_floor():
     for b, t in frozen.nonzero()[:20].tolist():
         assert any(torch.equal(front[b, t], images["front"][b, s]) for s in range(t))
     assert sensor_faults(images, 0.0, 999, None) == (images, None)
+
+
+def test_the_drift_moves_only_the_executed_positions_smoothly_by_episode():
+    """Token 0 (nothing executed) and every step's orientation and gripper command stay
+    exact; the position drifts by millimetres to centimetres, smoothly over the steps (one
+    chunk's correlation time), with a standard deviation per episode drawn in [0, scale]."""
+    action = torch.rand(300, 50, 4 * 8) * 2 - 1
+    half_range = torch.tensor([0.05, 0.2, 0.2])
+    drifted = history_drift(action, 0.02, half_range, 4, torch.Generator().manual_seed(0))
+    assert drifted.shape == action.shape
+    change = (drifted - action).view(300, 50, 4, 8)
+    assert torch.all(change[:, 0] == 0) and torch.all(change[..., 3:] == 0)
+    metres = (change[:, 1:, :, :3] * half_range).flatten(1, 2)  # (episodes, steps, axes)
+    spread = metres.std(dim=1)
+    assert spread.max() < 0.02 * 1.4 and spread.min() < 0.001
+    assert 0.008 < spread.median() < 0.012, "uniform in [0, 0.02]: 0.01 at the median"
+    step_to_step = (metres[:, 1:] - metres[:, :-1]).std() / metres.std()
+    assert step_to_step < 1.0, "a drift, not independent noise per step (that gives 1.41)"
+
+
+def test_a_drifted_record_is_an_input_and_never_a_target(sim_store):
+    """The batch carries the drifted chunks beside the recorded ones; the loss absorbs the
+    drifted record but scores against the recorded chunks (a model handed the drifted
+    chunks as its data would also be scored against them: a different loss)."""
+    dataset = EpisodeDataset(sim_store, TINY_MODEL)
+    normalizer = dataset.fit_normalizer()
+    cfg = tiny_train(history_drift=0.02)
+    batch = build_batch(dataset, cfg, normalizer, torch.Generator().manual_seed(0),
+                        torch.device("cpu"), TINY_MODEL)
+    recorded = batch.tokens["action"]
+    assert batch.history is not None and not torch.equal(batch.history, recorded)
+    plain = build_batch(dataset, tiny_train(), normalizer, torch.Generator().manual_seed(0),
+                        torch.device("cpu"), TINY_MODEL)
+    assert plain.history is None and torch.equal(plain.tokens["action"], recorded)
+    model = DiffusionForcingModel(TINY_MODEL)
+
+    def loss(tokens, history=None):
+        value, _ = model.loss(tokens, batch.token_mask, batch.modality_mask,
+                              torch.Generator().manual_seed(1), query_weight=1.0,
+                              history=history)
+        return value.item()
+
+    assert loss(batch.tokens, recorded) == loss(batch.tokens)
+    as_input = loss(batch.tokens, batch.history)
+    assert as_input != loss(batch.tokens)
+    assert as_input != loss({**batch.tokens, "action": batch.history})
