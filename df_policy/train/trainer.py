@@ -157,6 +157,8 @@ def train(
             raise ConfigError(f"train.camera_dropout_weights has {len(weights)} entries for "
                               f"{len(model_cfg.cameras)} cameras {model_cfg.cameras}")
     ckpt.check_kind(kind, context_cfg)
+    if kind != "df":  # the rivals' losses read the recorded chunks; the drift is DF's input
+        train_cfg = dataclasses.replace(train_cfg, history_drift=0.0)
     if kind in ckpt.LONG_CONTEXT_KINDS:
         context_cfg = context_cfg or LongContextConfig()
     dataset = EpisodeDataset(data, model_cfg)  # reads every episode: after the cheap checks

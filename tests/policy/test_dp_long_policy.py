@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from df_policy.checkpoint import checkpoint_dir, load_checkpoint
+from df_policy.checkpoint import checkpoint_dir, load_checkpoint, read_sections
 from df_policy.cli import main
 from df_policy.config import to_dict
 from df_policy.errors import CheckpointError, ConfigError
@@ -30,8 +30,9 @@ TINY = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=
 CONTEXT = LongContextConfig(history_tokens=3, width=32, depth=1, heads=2)
 RECIPE = dict(steps=3, batch_size=2, warmup_steps=1, device="cpu", num_threads=1,
               camera_dropout_prob=0.5, augment_prob=0.3, shadow_prob=0.5, fault_prob=0.5,
-              start_window_prob=0.5, window_batch_size=3)
-"""A few real steps with DF's augmentation, shadows, sensor faults, dropout and windows."""
+              start_window_prob=0.5, window_batch_size=3, history_drift=0.02)
+"""A few real steps with DF's augmentation, shadows, sensor faults, dropout and windows (and
+its drift of the executed chunks, which a rival does not take)."""
 KINDS = ("dp_long", "ptp")
 
 
@@ -43,6 +44,8 @@ def runs(tmp_path_factory, sim_store):
         result = train(sim_store, TINY, TrainConfig(**RECIPE), root / kind, progress=False,
                        kind=kind, context_cfg=CONTEXT)
         assert result["step"] == 3 and np.isfinite(result["final_loss"])
+        saved = read_sections(checkpoint_dir(root / kind))["train"]
+        assert saved["history_drift"] == 0.0, "a rival's loss reads the recorded chunks"
     return {kind: root / kind for kind in KINDS}
 
 
