@@ -14,8 +14,9 @@ figures to quote):
              whole-episode batches (rows packed by length, all tokens encoded in one batch),
              full back-propagation, the config's query
     recipe   the batches the config's recipe asks for at ``--at`` of its steps (start windows,
-             windows after a burn-in, image-loss share, augmentation, faults) as
-             ``build_batch`` makes them, and the loss with its query (``query_weight``)
+             windows after a burn-in, image-loss share, augmentation, faults, the executed
+             chunks' drift) as ``build_batch`` makes them, and the loss with its query
+             (``query_weight``)
 
 A token counts when it is trained (burn-in tokens do not); tokens/s is all trained tokens over
 all loss+backward+step time of a mode after one warm-up round (the recipe mixes batch kinds).
@@ -85,7 +86,8 @@ def main() -> None:
     recipe = schedule.at(int(args.at * schedule.steps))
     whole = TrainConfig(**{**recipe.__dict__, "batch_size": args.batch, "window_tokens": 0,
                            "start_window_prob": 0.0, "image_loss_share": 1.0,
-                           "augment_prob": 0.0, "shadow_prob": 0.0, "fault_prob": 0.0})
+                           "augment_prob": 0.0, "shadow_prob": 0.0, "fault_prob": 0.0,
+                           "history_drift": 0.0})
     dataset = EpisodeDataset(args.data, config)
     normalizer = dataset.fit_normalizer()
     legacy_model = DiffusionForcingModel(config).to(device)
@@ -116,7 +118,7 @@ def main() -> None:
                     loss, _ = model.loss(batch.tokens, batch.token_mask, batch.modality_mask,
                                          generator, cfg.level_sampling(), cfg.action_weight,
                                          batch.level_floor, batch.burn_in, cfg.image_loss_share,
-                                         cfg.query_weight)
+                                         cfg.query_weight, batch.history)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -135,7 +137,7 @@ def main() -> None:
         "recipe_at": {"fraction": args.at, **{key: getattr(recipe, key) for key in (
             "batch_size", "window_batch_size", "window_tokens", "start_window_prob",
             "image_loss_share", "query_weight", "clean_token_prob",
-            "augment_prob", "shadow_prob", "fault_prob")}},
+            "augment_prob", "shadow_prob", "fault_prob", "history_drift")}},
         "parameters": sum(p.numel() for p in legacy_model.parameters()),
         "tokens_per_s": rates,
     }

@@ -407,6 +407,9 @@ class DiffusionForcingModel(nn.Module):
         # modality (large convolutions instead of a small batch per token).
         stacked = torch.cat([features[n] for n in names], dim=2)  # (B, T, M * C, L, L)
         embeddings = self.level_embedding(levels.flatten(0, 1)).unflatten(0, (batch, horizon))
+        # Per token by unbind, not by indexing: an index's backward writes a zero tensor the
+        # size of the whole sequence for every token, unbind's one stack for all of them.
+        stacked_at, embeddings_at = stacked.unbind(1), embeddings.unbind(1)
         z = self.initial_latent(batch)
         device = z.device
         latents = []  # z of each trained token index t: its running[t] rows
@@ -415,7 +418,7 @@ class DiffusionForcingModel(nn.Module):
             if rows == 0:
                 break
             with torch.set_grad_enabled(t >= burn_in and torch.is_grad_enabled()):
-                z = self.update(z[:rows], stacked[:rows, t], embeddings[:rows, t])
+                z = self.update(z[:rows], stacked_at[t][:rows], embeddings_at[t][:rows])
             if t >= burn_in:
                 latents.append(z)
 
