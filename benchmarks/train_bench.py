@@ -118,7 +118,7 @@ def main() -> None:
                     loss, _ = model.loss(batch.tokens, batch.token_mask, batch.modality_mask,
                                          generator, cfg.level_sampling(), cfg.action_weight,
                                          batch.level_floor, batch.burn_in, cfg.image_loss_share,
-                                         cfg.query_weight, batch.history)
+                                         cfg.query_weight, batch.inputs)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

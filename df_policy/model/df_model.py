@@ -329,7 +329,7 @@ class DiffusionForcingModel(nn.Module):
         burn_in: int = 0,
         image_loss_share: float = 1.0,
         query_weight: float = 0.0,
-        history: torch.Tensor | None = None,
+        inputs: Token | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """x0-prediction MSE over sequences of tokens, masked.
 
@@ -359,10 +359,10 @@ class DiffusionForcingModel(nn.Module):
                 true action chunk of token t. 0 leaves it out. Within the recurrence the query
                 is only the share of tokens that ``policy_query_prob`` and the action's level
                 make it, and each one carries no observation into the memory.
-            history: (B, T, A) the executed chunks as the model is given them, where they
-                differ from the recorded ``tokens[ACTION_KEY]`` (a tracking drift,
-                :mod:`df_policy.train.drift`); every target stays the recorded chunk. None:
-                the recorded chunks.
+            inputs: {modality: (B, T, ...)} what the model is given where it differs from
+                ``tokens`` (faulty frames, :mod:`df_policy.train.faults`; the executed chunks
+                with a tracking drift, :mod:`df_policy.train.drift`); every target stays the
+                recorded token. None or missing modalities: the tokens themselves.
 
         Returns:
             (loss, {"loss/<modality>": value}) — masked means over valid entries.
@@ -375,7 +375,7 @@ class DiffusionForcingModel(nn.Module):
         lengths = (token_mask * positions).amax(dim=1)
         order = torch.argsort(lengths, descending=True, stable=True)
         tokens = {name: tokens[name][order] for name in names}
-        inputs = tokens if history is None else {**tokens, ACTION_KEY: history[order]}
+        inputs = {**tokens, **{name: value[order] for name, value in (inputs or {}).items()}}
         token_mask, modality_mask = token_mask[order], modality_mask[order]
         floor = None if level_floor is None else level_floor[order]
         running = (lengths[order][None] > torch.arange(horizon, device=lengths.device)[:, None])

@@ -51,9 +51,9 @@ class Batch:
     """(B, T, M) lowest noise level per entry (sensor faults), or None."""
     burn_in: int
     """Leading tokens that only build the latent."""
-    history: torch.Tensor | None
-    """(B, T, A) the executed chunks as the model is given them (with a tracking drift), or
-    None: as recorded."""
+    inputs: dict[str, torch.Tensor]
+    """What the model is given where it differs from ``tokens``, the loss's targets: the
+    cameras' faulty frames, the executed chunks with a tracking drift; empty: the tokens."""
 
 
 def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.Module,
@@ -79,19 +79,19 @@ def build_batch(dataset: EpisodeDataset, cfg: TrainConfig, normalizer: torch.nn.
     for cam in model_cfg.cameras:  # on the device: the images are the batch's bulk
         images = augment_images(tokens[cam], cfg.augment_prob, cfg.augment_strength, generator)
         tokens[cam] = moving_shadows(images, cfg.shadow_prob, generator)
+    inputs = {}  # faults and drift change what the model is given, never what it is asked
     images, floor = sensor_faults({cam: tokens[cam] for cam in model_cfg.cameras},
                                   cfg.fault_prob, model_cfg.num_levels - 1, generator)
-    tokens.update(images)
     if floor is not None:  # the gripper and the action have no fault: floor 0
+        inputs.update(images)
         others = len(model_cfg.modalities) - len(model_cfg.cameras)
         floor = torch.cat([floor, torch.zeros_like(floor[..., :1]).expand(-1, -1, others)], dim=2)
-    history = None
     if cfg.history_drift > 0:
         half_range = ((normalizer.high - normalizer.low) / 2)[POSITION]
-        history = history_drift(tokens[ACTION_KEY], cfg.history_drift, half_range,
-                                model_cfg.chunk, generator)
+        inputs[ACTION_KEY] = history_drift(tokens[ACTION_KEY], cfg.history_drift, half_range,
+                                           model_cfg.chunk, generator)
     return Batch(tokens, token_mask.to(device), modality_mask.to(device), floor, burn_in,
-                 history)
+                 inputs)
 
 
 def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -215,12 +215,14 @@ def train(
                 loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator,
                                      cfg.level_sampling(), cfg.action_weight, batch.level_floor,
                                      batch.burn_in, cfg.image_loss_share, cfg.query_weight,
-                                     batch.history)
-            elif kind == "dp":
-                loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator)
+                                     batch.inputs)
+            elif kind == "dp":  # the rivals read images only as inputs: the faulty frames
+                loss, info = trained({**batch.tokens, **batch.inputs}, token_mask,
+                                     batch.modality_mask, generator)
             else:  # the rivals: camera dropout as black frames; window samples after burn-in
-                loss, info = trained(batch.tokens, token_mask, batch.modality_mask, generator,
-                                     cfg.level_sampling(), batch.burn_in)
+                loss, info = trained({**batch.tokens, **batch.inputs}, token_mask,
+                                     batch.modality_mask, generator, cfg.level_sampling(),
+                                     batch.burn_in)
         if not torch.isfinite(loss):
             raise CheckpointError(
                 f"loss became {loss.item()} at step {step}; the last good checkpoint is kept "

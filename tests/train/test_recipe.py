@@ -152,29 +152,49 @@ def test_the_drift_moves_only_the_executed_positions_smoothly_by_episode():
     assert step_to_step < 1.0, "a drift, not independent noise per step (that gives 1.41)"
 
 
+def _batch(dataset, normalizer, **train):
+    return build_batch(dataset, tiny_train(**train), normalizer,
+                       torch.Generator().manual_seed(0), torch.device("cpu"), TINY_MODEL)
+
+
+def _loss(model, batch, tokens, inputs=None):
+    value, _ = model.loss(tokens, batch.token_mask, batch.modality_mask,
+                          torch.Generator().manual_seed(1), query_weight=1.0,
+                          level_floor=batch.level_floor, inputs=inputs)
+    return value.item()
+
+
 def test_a_drifted_record_is_an_input_and_never_a_target(sim_store):
     """The batch carries the drifted chunks beside the recorded ones; the loss absorbs the
     drifted record but scores against the recorded chunks (a model handed the drifted
     chunks as its data would also be scored against them: a different loss)."""
     dataset = EpisodeDataset(sim_store, TINY_MODEL)
     normalizer = dataset.fit_normalizer()
-    cfg = tiny_train(history_drift=0.02)
-    batch = build_batch(dataset, cfg, normalizer, torch.Generator().manual_seed(0),
-                        torch.device("cpu"), TINY_MODEL)
-    recorded = batch.tokens["action"]
-    assert batch.history is not None and not torch.equal(batch.history, recorded)
-    plain = build_batch(dataset, tiny_train(), normalizer, torch.Generator().manual_seed(0),
-                        torch.device("cpu"), TINY_MODEL)
-    assert plain.history is None and torch.equal(plain.tokens["action"], recorded)
+    batch = _batch(dataset, normalizer, history_drift=0.02)
+    recorded, drifted = batch.tokens["action"], batch.inputs["action"]
+    assert not torch.equal(drifted, recorded)
+    plain = _batch(dataset, normalizer)
+    assert plain.inputs == {} and torch.equal(plain.tokens["action"], recorded)
     model = DiffusionForcingModel(TINY_MODEL)
+    assert _loss(model, batch, batch.tokens, {"action": recorded}) == _loss(model, batch,
+                                                                           batch.tokens)
+    as_input = _loss(model, batch, batch.tokens, {"action": drifted})
+    assert as_input != _loss(model, batch, batch.tokens)
+    assert as_input != _loss(model, batch, {**batch.tokens, "action": drifted})
 
-    def loss(tokens, history=None):
-        value, _ = model.loss(tokens, batch.token_mask, batch.modality_mask,
-                              torch.Generator().manual_seed(1), query_weight=1.0,
-                              history=history)
-        return value.item()
 
-    assert loss(batch.tokens, recorded) == loss(batch.tokens)
-    as_input = loss(batch.tokens, batch.history)
-    assert as_input != loss(batch.tokens)
-    assert as_input != loss({**batch.tokens, "action": batch.history})
+def test_a_faulty_frame_is_an_input_and_the_true_frame_its_target(sim_store):
+    """A blank or frozen frame is what the model is given, at its level floor; the loss
+    asks for the frame the camera should have sent, as for a dead camera (before, the
+    faulty frame replaced the true one as the target too)."""
+    dataset = EpisodeDataset(sim_store, TINY_MODEL)
+    normalizer = dataset.fit_normalizer()
+    faulty = _batch(dataset, normalizer, fault_prob=1.0)
+    plain = _batch(dataset, normalizer)
+    for cam in TINY_MODEL.cameras:
+        assert torch.equal(faulty.tokens[cam], plain.tokens[cam])
+        assert not torch.equal(faulty.inputs[cam], plain.tokens[cam])
+    assert faulty.level_floor is not None and faulty.level_floor.any()
+    model = DiffusionForcingModel(TINY_MODEL)
+    as_input = _loss(model, faulty, faulty.tokens, faulty.inputs)
+    assert as_input != _loss(model, faulty, {**faulty.tokens, **faulty.inputs})
