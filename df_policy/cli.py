@@ -232,18 +232,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from df_policy.policy.config import RuntimeConfig
-    from df_policy.policy.export import export_checkpoint
+    from df_policy.policy.export import export_checkpoint, recalibrate_checkpoint
 
     runtime = load_section(args.config, "runtime", RuntimeConfig, args.overrides)
     if args.run is not None and args.data is not None and args.out is not None:
         result = export_checkpoint(args.run, args.data, args.out, args.calibration_episodes,
                                    runtime)
         folder = args.out
-    elif args.run is None and args.onnx and args.checkpoint is not None:
+    elif args.run is None and args.checkpoint is not None and (args.onnx or args.data):
         result, folder = {}, args.checkpoint
+        if args.data is not None:
+            result = recalibrate_checkpoint(folder, args.data, args.calibration_episodes,
+                                            runtime)
     else:
         raise ConfigError("give --run RUN --data STORE --out FOLDER [--onnx], or "
-                          "--onnx --checkpoint FOLDER")
+                          "--checkpoint FOLDER with --data STORE (calibrate its gating anew) "
+                          "and/or --onnx")
     if args.onnx:
         from df_policy.policy.onnx_export import export_onnx
 
@@ -407,8 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write absorb.onnx and predict.onnx beside the weights (the "
                         "onnxruntime backend), for the runtime config's sampling")
     p.add_argument("--checkpoint", type=Path,
-                   help="with --onnx and no --run: an exported checkpoint folder to add "
-                        "the graphs to")
+                   help="instead of --run: an exported checkpoint folder to calibrate anew "
+                        "on --data, or to add the graphs to with --onnx")
     _config_args(p, data_dir("config") / "runtime.yaml")
     p.set_defaults(func=_cmd_export)
 

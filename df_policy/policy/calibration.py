@@ -2,9 +2,9 @@
 
 Each episode of a store is replayed through the model as the runtime would see it (absorb the
 recorded token clean, forecast the next one with the runtime's DDIM steps and action samples);
-the mean squared error between each camera's forecast and the frame that follows is collected.
-Its mean and standard deviation turn a run-time error into a z-score. The result is saved as
-``calibration.json`` beside the weights.
+the :func:`forecast_error` between each camera's forecast and the frame that follows is
+collected. Its mean and standard deviation turn a run-time error into a z-score. The result is
+saved as ``calibration.json`` beside the weights, with the name of the error it measured.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 
 from df_policy.checkpoint import LoadedCheckpoint
 from df_policy.data.store import EpisodeStore
+from df_policy.errors import CheckpointError
 from df_policy.images import resize_images
 from df_policy.keys import ACTION, GRIPPER
 from df_policy.model.df_model import ACTION_KEY, GRIPPER_KEY
@@ -25,6 +26,26 @@ from df_policy.model.tokens import images_to_tensor
 from df_policy.policy.config import RuntimeConfig
 
 CALIBRATION_FILE = "calibration.json"
+FORECAST_ERROR = "standardised_mse"
+"""The name of :func:`forecast_error`, recorded in every calibration: statistics of another
+measure cannot z-score it."""
+STANDARDISE_EPS = 1e-3
+"""Added to a channel's spread before dividing by it (a blank channel has none)."""
+
+
+def forecast_error(forecast: torch.Tensor, observed: torch.Tensor) -> float:
+    """How far an arriving frame is from the model's forecast of it, blind to the camera's
+    photometry: the mean squared difference of the two ``(1, 3, S, S)`` images after each
+    image's channels are standardised (zero mean, unit spread). A camera whose exposure,
+    white balance or contrast changed still shows what was forecast, and a frame whose content
+    differs (occluded, frozen, late, blank) does not; the raw difference confused the two and
+    shut a brightened camera out for good (its forecasts never caught up with the frames it
+    was no longer given)."""
+    def standardised(image: torch.Tensor) -> torch.Tensor:
+        flat = image.flatten(2)
+        return (flat - flat.mean(dim=2, keepdim=True)) / (flat.std(dim=2, keepdim=True)
+                                                          + STANDARDISE_EPS)
+    return float(((standardised(forecast) - standardised(observed)) ** 2).mean())
 
 
 @torch.no_grad()
@@ -57,7 +78,7 @@ def forecast_errors(
                 token[GRIPPER_KEY] = model.opening_token(opening)
             if forecast is not None:
                 for cam in cfg.cameras:
-                    errors[cam].append(float(((forecast[cam] - token[cam]) ** 2).mean()))
+                    errors[cam].append(forecast_error(forecast[cam], token[cam]))
             z = model.absorb(z, token, levels, generator)
             forecast = model.predict_next(z, generator, sampling_steps, samples)
     return errors
@@ -73,6 +94,7 @@ def calibrate(loaded: LoadedCheckpoint, store_path: str | Path, episodes: int = 
     steps = runtime.ddim_steps(loaded.config.sampling_steps)
     errors = forecast_errors(loaded, store, chosen, seed, steps, runtime.action_samples)
     return {
+        "error": FORECAST_ERROR,
         "episodes": chosen,
         "store": str(store_path),
         "sampling_steps": steps,
@@ -86,13 +108,30 @@ def calibrate(loaded: LoadedCheckpoint, store_path: str | Path, episodes: int = 
 
 
 def save_calibration(folder: Path, calibration: dict[str, Any]) -> Path:
-    """Write calibration.json into a checkpoint folder."""
+    """Write calibration.json into a checkpoint folder (whole or not at all: written beside
+    it and renamed over it)."""
     path = Path(folder) / CALIBRATION_FILE
-    path.write_text(json.dumps(calibration, indent=2))
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(calibration, indent=2))
+    partial.replace(path)
     return path
 
 
 def load_calibration(folder: Path) -> dict[str, Any] | None:
-    """The checkpoint's calibration, or None when it has not been calibrated."""
+    """The checkpoint's calibration, or None when it has not been calibrated.
+
+    Raises:
+        CheckpointError: it measured another forecast error than :func:`forecast_error`
+            (calibrations before the name was recorded measured the raw squared difference).
+    """
     path = Path(folder) / CALIBRATION_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    calibration = json.loads(path.read_text())
+    measured = calibration.get("error", "mse")
+    if calibration.get("cameras") and measured != FORECAST_ERROR:
+        raise CheckpointError(
+            f"{path} holds statistics of the forecast error {measured!r}, and this runtime "
+            f"gates on {FORECAST_ERROR!r}: recalibrate it on clean demonstrations with "
+            f"`df-policy export --checkpoint {folder} --data STORE`")
+    return calibration

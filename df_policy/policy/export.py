@@ -8,12 +8,14 @@ the onnxruntime backend are added by :func:`df_policy.policy.onnx_export.export_
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from df_policy.checkpoint import checkpoint_dir, load_checkpoint
-from df_policy.policy.calibration import calibrate, save_calibration
+from df_policy.errors import CheckpointError
+from df_policy.policy.calibration import CALIBRATION_FILE, calibrate, save_calibration
 from df_policy.policy.config import RuntimeConfig
 
 
@@ -41,3 +43,23 @@ def export_checkpoint(run: str | Path, store: str | Path, out: str | Path,
     size = sum(f.stat().st_size for f in out.iterdir())
     return {"checkpoint": str(out), "from": str(source), "size_bytes": size,
             "calibration": calibration["cameras"]}
+
+
+def recalibrate_checkpoint(folder: str | Path, store: str | Path, calibration_episodes: int = 10,
+                           runtime: RuntimeConfig | None = None) -> dict[str, Any]:
+    """Calibrate an exported DF checkpoint's gating anew on ``store`` (a calibration made
+    with another forecast error, another runtime sampling, or on a user's own clean
+    demonstrations); the weights are untouched."""
+    folder = Path(folder)
+    loaded = load_checkpoint(folder)
+    if loaded.kind != "df":
+        raise CheckpointError(f"{folder} holds a {loaded.kind!r} policy: it forecasts no "
+                              "frames, so there is no gating to calibrate")
+    calibration = calibrate(loaded, store, calibration_episodes, runtime=runtime)
+    previous = folder / CALIBRATION_FILE
+    if previous.is_file():  # where the weights came from stays recorded
+        source = json.loads(previous.read_text()).get("source_checkpoint")
+        if source is not None:
+            calibration["source_checkpoint"] = source
+    save_calibration(folder, calibration)
+    return {"checkpoint": str(folder), "calibration": calibration["cameras"]}

@@ -37,7 +37,7 @@ from df_policy.policy.base import (
     normalized_chunk,
     postprocess_actions,
 )
-from df_policy.policy.calibration import load_calibration
+from df_policy.policy.calibration import forecast_error, load_calibration
 from df_policy.policy.camera_health import CameraHealth
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.dp_long_policy import DPLongPolicy
@@ -177,7 +177,7 @@ class DFPolicy(CheckpointPolicy):
         """Forecast error of the arriving frame (z-score when calibrated); 0 on the first step."""
         if self.forecast is None:
             return 0.0
-        error = float(((self.forecast[cam] - observed) ** 2).mean())
+        error = forecast_error(self.forecast[cam], observed)
         if self.calibration is None:
             return error
         stats = self.calibration["cameras"][cam]

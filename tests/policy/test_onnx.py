@@ -144,7 +144,7 @@ def test_an_older_export_or_no_export_is_refused(exported, tmp_path):
 
 def test_export_asks_for_a_run_or_a_checkpoint(capsys):
     assert main(["export", "--onnx"]) == 2
-    assert "--onnx --checkpoint FOLDER" in capsys.readouterr().err
+    assert "--checkpoint FOLDER with --data STORE" in capsys.readouterr().err
 
 
 def test_a_model_that_absorbs_the_gripper_opening_exports_with_it(sim_store, tmp_path):
