@@ -56,10 +56,11 @@ def recalibrate_checkpoint(folder: str | Path, store: str | Path, calibration_ep
         raise CheckpointError(f"{folder} holds a {loaded.kind!r} policy: it forecasts no "
                               "frames, so there is no gating to calibrate")
     calibration = calibrate(loaded, store, calibration_episodes, runtime=runtime)
-    previous = folder / CALIBRATION_FILE
-    if previous.is_file():  # where the weights came from stays recorded
-        source = json.loads(previous.read_text()).get("source_checkpoint")
-        if source is not None:
-            calibration["source_checkpoint"] = source
+    try:  # where the weights came from stays recorded (an unreadable old file is replaced)
+        source = json.loads((folder / CALIBRATION_FILE).read_text()).get("source_checkpoint")
+    except (OSError, json.JSONDecodeError):
+        source = None
+    if source is not None:
+        calibration["source_checkpoint"] = source
     save_calibration(folder, calibration)
     return {"checkpoint": str(folder), "calibration": calibration["cameras"]}

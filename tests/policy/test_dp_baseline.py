@@ -9,7 +9,7 @@ from df_policy.eval.episode import run_episode
 from df_policy.model.config import ModelConfig
 from df_policy.model.dp_model import DiffusionPolicyModel
 from df_policy.policy.dp_policy import DPPolicy
-from df_policy.policy.export import export_checkpoint
+from df_policy.policy.export import export_checkpoint, recalibrate_checkpoint
 from df_policy.policy.runtime import DFPolicy, load_policy
 from df_policy.sim.config import SimConfig
 from df_policy.train.config import TrainConfig
@@ -60,3 +60,5 @@ def test_dp_run_is_a_controller_and_exports(tmp_path, sim_store):
     out = export_checkpoint(run, sim_store, tmp_path / "exported")
     assert out["calibration"] == {}
     assert isinstance(load_policy(tmp_path / "exported", device="cpu"), DPPolicy)
+    with pytest.raises(CheckpointError, match="no gating to calibrate"):
+        recalibrate_checkpoint(tmp_path / "exported", sim_store)

@@ -10,7 +10,7 @@ from df_policy.cli import main
 from df_policy.errors import CheckpointError
 from df_policy.policy.calibration import FORECAST_ERROR, forecast_error
 from df_policy.policy.config import RuntimeConfig
-from df_policy.policy.export import export_checkpoint
+from df_policy.policy.export import export_checkpoint, recalibrate_checkpoint
 from df_policy.policy.runtime import DFPolicy
 
 
@@ -76,3 +76,6 @@ def test_a_calibration_of_another_forecast_error_is_refused_until_made_anew(
     assert policy.calibration["source_checkpoint"] == old["source_checkpoint"]
     assert policy.calibration["cameras"]["front"]["tokens"] > 0
     assert not list(out.glob("*.tmp")), "written whole, then renamed"
+    path.write_text(path.read_text()[:40])  # a file cut short is made anew, not read
+    recalibrate_checkpoint(out, sim_store, calibration_episodes=1)
+    assert DFPolicy.from_checkpoint(out, device="cpu").calibration["error"] == FORECAST_ERROR
