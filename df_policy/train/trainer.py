@@ -194,6 +194,8 @@ def train(
     writer = None
     if rank == 0:
         new_log = not log_file.exists() or not resume
+        if not new_log:  # rows logged after the checkpoint are logged again by this run
+            _drop_rows_after(log_file, step)
         fields = LOG_FIELDS if new_log else _csv_header(log_file)  # a resumed log keeps its own
         handle = log_file.open("w" if new_log else "a", newline="")
         writer = csv.DictWriter(handle, fields, extrasaction="ignore")
@@ -310,6 +312,19 @@ def _csv_header(file: Path) -> list[str]:
     """The column names of a CSV file."""
     with file.open(newline="") as handle:
         return next(csv.reader(handle))
+
+
+def _drop_rows_after(file: Path, step: int) -> None:
+    """Rewrite a CSV log without its rows of steps after ``step`` (atomically)."""
+    with file.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = [rows[0], *(row for row in rows[1:] if row and int(row[0]) <= step)]
+    if len(kept) == len(rows):
+        return
+    partial = file.with_suffix(".partial")
+    with partial.open("w", newline="") as handle:
+        csv.writer(handle).writerows(kept)
+    partial.replace(file)
 
 
 def _append_csv(file: Path, row: dict[str, Any]) -> None:

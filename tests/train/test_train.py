@@ -145,6 +145,20 @@ def test_a_resumed_run_appends_to_its_log_in_the_log_s_own_columns(sim_store, tm
     assert walls == sorted(walls)
 
 
+def test_a_resumed_run_logs_the_steps_after_its_checkpoint_once(sim_store, tmp_path):
+    # A run killed after logging steps past its last checkpoint logged them twice on resume.
+    run = tmp_path / "run"
+    train(sim_store, TINY_MODEL, tiny_train(steps=3), run, progress=False)
+    with (run / "log.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    with (run / "log.csv").open("a", newline="") as handle:  # logged, then killed
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writerows({**rows[-1], "step": step} for step in (4, 5))
+    train(sim_store, TINY_MODEL, tiny_train(steps=6), run, resume=True, progress=False)
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+
+
 def test_the_runtime_s_query_is_logged_when_trained(sim_store, tmp_path):
     run = tmp_path / "run"
     train(sim_store, TINY_MODEL, tiny_train(steps=2, query_weight=1.0), run, progress=False)
