@@ -1,4 +1,4 @@
-"""The memory check (issue 24): each policy's right moves at the ambiguous scene alone.
+"""The memory check (issue 24): each policy's right moves at the ambiguous scenes alone.
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL=egl python benchmarks/memory_check.py
         [--checkpoint data/checkpoints/df_fruit_swap] [--baseline memoryless|noise_unaware]
@@ -8,9 +8,10 @@
 
 Runs ``df-policy eval``'s :func:`~df_policy.eval.runner.evaluate` on the held-out test seeds
 (the same loading path, any policy kind; ``--baseline`` as in ``df-policy eval``), or reads the
-outcomes of an earlier evaluation (``--results``; one row per severity), and reports among the
-episodes that reached the scene both layouts share (A empty, apple in B, orange in C) the share
-whose next move took the right fruit, with its 95 % Wilson interval and chance (50 %) marked:
+outcomes of an earlier evaluation (``--results``; one row per severity and scene), and reports
+for each of the two scenes both layouts share (A empty, apple in B, orange in C; B empty, apple
+in A, orange in C), among the episodes that reached it, the share whose next move took the
+right fruit, with its 95 % Wilson interval and chance (50 %) marked:
 :func:`df_policy.eval.rivals.memory_check`. Prints the command, a JSON record and a markdown
 table, and writes them to ``<out>/memory_check.json`` and ``<out>/memory_check.md``.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 from df_policy.config import load_section
 from df_policy.errors import DfPolicyError
-from df_policy.eval.rivals import BASELINES, memory_check, memory_table, policy_runtime
+from df_policy.eval.rivals import BASELINES, memory_checks, memory_table, policy_runtime
 from df_policy.eval.runner import evaluate
 from df_policy.eval.suites import default_severities
 from df_policy.paths import data_dir
@@ -78,8 +79,9 @@ def main() -> int:
     try:
         report = evaluation(args)
         cells = report["cells"]
-        checks = {(name if len(cells) == 1 else f"{name} @{cell['severity']:g}"):
-                  memory_check(cell["outcomes"]) for cell in cells}
+        checks = {row: check for cell in cells for row, check in memory_checks(
+            cell["outcomes"], name if len(cells) == 1 else f"{name} @{cell['severity']:g}",
+        ).items()}
     except DfPolicyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -18,8 +18,8 @@ Each cell runs ``df-policy eval``'s :func:`~df_policy.eval.runner.evaluate` on h
 (the same seeds for every cell) and keeps its ``results.json`` under ``--out``. Prints a
 markdown table (success, 95% Wilson interval, median policy step), a second one (success by
 starting layout, the stage where failures stopped) and, for the clean cells, the memory check
-(:func:`df_policy.eval.rivals.memory_check`), and writes them with the command line to
-``<out>/table.md`` and ``<out>/table.json``.
+at both ambiguous scenes (:func:`df_policy.eval.rivals.memory_check`), and writes them with the
+command line to ``<out>/table.md`` and ``<out>/table.json``.
 """
 
 import argparse
@@ -32,7 +32,7 @@ from df_policy.config import load_section
 from df_policy.errors import DfPolicyError
 from df_policy.eval.rivals import (
     Row,
-    memory_check,
+    memory_checks,
     memory_table,
     named_rows,
     parse_rows,
@@ -101,7 +101,7 @@ def run_cell(args: argparse.Namespace, cell: Cell, runtime: RuntimeConfig, sim: 
                                             "failed_at_stage")},
             "seconds": report["seconds"]}
     if suite == "clean":
-        line["memory"] = memory_check(result["outcomes"])
+        line["memory"] = memory_checks(result["outcomes"], row.name)
     return line
 
 
@@ -125,7 +125,7 @@ def markdown(command: str, rows: list[dict[str, Any]]) -> str:
         (a_won, a_all), (b_won, b_all) = row["by_layout"]["A"], row["by_layout"]["B"]
         lines.append(f"| {row['variant']} | {row['suite']} | {a_won}/{a_all} | {b_won}/{b_all} "
                      f"| {' / '.join(map(str, row['failed_at_stage']))} |")
-    checks = {row["variant"]: row["memory"] for row in rows if "memory" in row}
+    checks = {name: check for row in rows for name, check in row.get("memory", {}).items()}
     if checks:
         lines += ["", "Memory check (clean suite):", "", memory_table(checks)]
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.controller import Command, Controller
 from df_policy.policy.safety import SafetyConfig
 from df_policy.sim.config import SimConfig
+from df_policy.sim.env import AMBIGUOUS_SCENES, ambiguous_keys
 
 
 def hold_action(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -67,8 +68,9 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
     action, tick)``, if given, sees the world after every control step with the action the arm
     executed and the controller's :class:`Command` of that step (e.g. a
     :class:`df_policy.eval.grasps.GraspLog`). The outcome's ``ambiguous_step`` and
-    ``ambiguous_move`` are the world's memory check (:data:`df_policy.sim.env.AMBIGUOUS_SCENE`):
-    when the scene both layouts share was first reached, and which fruit moved next."""
+    ``ambiguous_move`` (and ``second_...``) are the world's memory checks
+    (:data:`df_policy.sim.env.AMBIGUOUS_SCENES`): when each scene both layouts share was first
+    reached, and which fruit moved next."""
     rng = np.random.default_rng(seed)
     setup = make_setup(suite, severity, sim.cameras, sim.control_hz, rng)
     env = reusable_env(dataclasses.replace(sim, **setup.sim_overrides))
@@ -109,7 +111,7 @@ def run_episode(policy: Any, sim: SimConfig, suite: str, severity: float, seed: 
         "seed": seed, "success": bool(info["is_success"]), "stage": int(info["stage"]),
         "steps": step + 1, "start_wait_steps": start_wait_steps, "hold_steps": hold_steps,
         "orange_start": info["orange_start"],
-        "ambiguous_step": info["ambiguous_step"], "ambiguous_move": info["ambiguous_move"],
+        **{key: info[key] for scene in AMBIGUOUS_SCENES for key in ambiguous_keys(scene)},
         "policy_ms_median": statistics.median(timings) if timings else None,
         "mean_levels": {cam: float(np.mean([lv[cam] for lv in levels_log]))
                         for cam in sim.cameras},

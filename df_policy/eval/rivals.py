@@ -4,19 +4,23 @@ A *row* is one policy to evaluate: a checkpoint of any kind (``df``, ``dp``, ``d
 ``ptp``) and, for a DF checkpoint, an optional baseline variant of it (``memoryless``,
 ``noise_unaware``: :data:`df_policy.eval.benchmark.VARIANTS`).
 
-The *memory check* scores the one decision of the task that needs the episode's history. Both
-layouts pass through the same scene, :data:`df_policy.sim.env.AMBIGUOUS_SCENE` (A empty, apple
-in B, orange in C), which needs the apple next when the orange started in A and the orange next
-when it started in B. The evaluation's outcomes record when the scene was first reached and
-which fruit left its slot next (``ambiguous_step``, ``ambiguous_move``); the check counts,
-among the episodes that reached it, those whose next move took the right fruit.
+The *memory check* scores the decisions of the task that need the episode's history. Both
+layouts pass through two scenes, :data:`df_policy.sim.env.AMBIGUOUS_SCENES`: the ``first`` (A
+empty, apple in B, orange in C) needs the apple next when the orange started in A and the
+orange next when it started in B; the ``second`` (B empty, apple in A, orange in C) the
+orange next when it started in A and the apple when it started in B. The evaluation's
+outcomes record when each scene was first reached and which fruit left its slot next
+(``ambiguous_step``, ``ambiguous_move``; ``second_ambiguous_step``, ``second_ambiguous_move``);
+the check of a scene counts, among the episodes that reached it, those whose next move took
+the right fruit.
 
 Chance is 50 %: a policy blind to the history takes the apple with one probability in both
 layouts, so its two layout shares sum to at most 1 and their mean (``balanced``) is at most
 50 %. The pooled share is not bounded so (more episodes of one layout reach the scene), which
 is why both are reported. One cue survives in the present frame: where the arm is when the
-scene appears (it has just let go above C in one layout, above B in the other), so a policy
-without memory that reads the arm's place can beat chance without remembering the layout.
+scene appears (it has just let go above C in one layout, above the emptied slot's neighbour in
+the other), so a policy without memory that reads the arm's place can beat chance without
+remembering the layout.
 """
 
 from __future__ import annotations
@@ -32,12 +36,12 @@ from df_policy.errors import ConfigError, DataError
 from df_policy.eval.benchmark import VARIANTS
 from df_policy.eval.stats import wilson_interval
 from df_policy.policy.config import RuntimeConfig, check_runtime_keys
-from df_policy.sim.env import ambiguous_answer
+from df_policy.sim.env import AMBIGUOUS_SCENES, ambiguous_answer, ambiguous_keys
 
 BASELINES = tuple(name for name in VARIANTS if name != "df")
 """Baseline variants of a DF checkpoint a row may run."""
 CHANCE = 0.5
-"""Share of right moves at the ambiguous scene of a policy that cannot tell the layouts apart."""
+"""Share of right moves at an ambiguous scene of a policy that cannot tell the layouts apart."""
 LAYOUTS = ("A", "B")
 """Where the orange started (``orange_start``)."""
 
@@ -116,23 +120,25 @@ def _share(correct: int, reached: int) -> dict[str, Any]:
             "wilson95": list(wilson_interval(correct, reached))}
 
 
-def memory_check(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The memory check of episode outcomes (see the module docstring): per layout and pooled,
-    the right next moves among the episodes that reached the ambiguous scene (an episode that
-    moved no fruit after it counts as not right); ``wrong`` and ``no_move`` split the rest;
-    ``balanced`` is the mean of the two layout shares (None unless both layouts reached it)."""
+def memory_check(outcomes: Iterable[dict[str, Any]], scene: str = "first") -> dict[str, Any]:
+    """The memory check of episode outcomes at ambiguous scene ``scene`` (see the module
+    docstring): per layout and pooled, the right next moves among the episodes that reached
+    it (an episode that moved no fruit after it counts as not right); ``wrong`` and
+    ``no_move`` split the rest; ``balanced`` is the mean of the two layout shares (None unless
+    both layouts reached it)."""
     outcomes = list(outcomes)
-    if any("ambiguous_step" not in o for o in outcomes):
-        raise DataError("these outcomes do not record the ambiguous scene (made before the "
-                        "memory check was): run the evaluation again")
-    reached = [o for o in outcomes if o["ambiguous_step"] is not None]
-    right = [o["ambiguous_move"] == ambiguous_answer(o["orange_start"]) for o in reached]
+    step_key, move_key = ambiguous_keys(scene)
+    if any(step_key not in o for o in outcomes):
+        raise DataError(f"these outcomes do not record the {scene} ambiguous scene (made "
+                        "before its memory check was): run the evaluation again")
+    reached = [o for o in outcomes if o[step_key] is not None]
+    right = [o[move_key] == ambiguous_answer(o["orange_start"], scene) for o in reached]
     by_layout = {layout: _share(sum(r for o, r in zip(reached, right, strict=True)
                                     if o["orange_start"] == layout),
                                 sum(o["orange_start"] == layout for o in reached))
                  for layout in LAYOUTS}
     shares = [cell["share"] for cell in by_layout.values()]
-    no_move = sum(o["ambiguous_move"] is None for o in reached)
+    no_move = sum(o[move_key] is None for o in reached)
     return {**_share(sum(right), len(reached)), "chance": CHANCE,
             "wrong": len(reached) - sum(right) - no_move, "no_move": no_move,
             "by_layout": by_layout,
@@ -143,10 +149,16 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else f"{100 * share:.0f} %"
 
 
+def memory_checks(outcomes: Iterable[dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
+    """:func:`memory_check` at every ambiguous scene, by row name ``"<name>, <scene> scene"``."""
+    outcomes = list(outcomes)
+    return {f"{name}, {scene} scene": memory_check(outcomes, scene) for scene in AMBIGUOUS_SCENES}
+
+
 def memory_table(checks: dict[str, dict[str, Any]]) -> str:
     """A markdown table of :func:`memory_check` results by row name, chance marked."""
     lines = [f"| policy | right next move at the ambiguous scene (chance {_percent(CHANCE)}) "
-             "| 95 % interval | orange from A: apple next | orange from B: orange next "
+             "| 95 % interval | orange from A: right | orange from B: right "
              "| wrong / no move | balanced (chance ≤ 50 %) |",
              "|---|---|---|---|---|---|---|"]
     for name, check in checks.items():

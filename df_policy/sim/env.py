@@ -17,8 +17,9 @@ Action (8,) float32: absolute tool-centre target ``[x, y, z, qw, qx, qy, qz, gri
 
 ``info``: ``is_success`` (both fruits resting in each other's start slots, gripper open),
 ``stage`` (0..3, see :meth:`FruitSwapEnv.stage`), ``orange_start`` ('A' or 'B'), and the memory
-check: ``ambiguous_step`` (the control step at which :data:`AMBIGUOUS_SCENE` was first seen, or
-None) and ``ambiguous_move`` (the first fruit to leave its slot after that, or None).
+checks, one pair per scene of :data:`AMBIGUOUS_SCENES`: ``ambiguous_step`` (the control step at
+which the first scene was first seen, or None) and ``ambiguous_move`` (the first fruit to leave
+its slot after that, or None), and ``second_ambiguous_step`` and ``second_ambiguous_move``.
 The episode terminates on success and is truncated after ``config.max_steps`` control steps.
 """
 
@@ -45,17 +46,37 @@ SLOT_RADIUS = 0.045
 """A fruit whose centre is within this horizontal distance of a slot centre is in that slot."""
 REST_SPEED = 0.03
 """A fruit slower than this (m/s) and low on the table is resting."""
-AMBIGUOUS_SCENE = {"orange": "C", "apple": "B"}
-"""Where the fruits rest in the scene both layouts pass through (slot A empty) that needs a
-different next move in each: with the orange started in A it follows the first move (next:
-the apple B -> A); started in B, the second (next: the orange C -> A). Only the episode's
-history tells the two apart (the task's memory test)."""
+AMBIGUOUS_SCENES = {
+    "first": {"orange": "C", "apple": "B"},
+    "second": {"orange": "C", "apple": "A"},
+}
+"""Where the fruits rest in the two scenes both layouts pass through that need a different
+next move in each; only the episode's history tells the layouts apart (the task's memory
+tests). ``first`` (slot A empty): with the orange started in A it follows the first move
+(next: the apple B -> A), started in B the second (next: the orange C -> A). ``second`` (slot
+B empty): started in A it follows the second move (next: the orange C -> B), started in B the
+first (next: the apple A -> B)."""
 
 
-def ambiguous_answer(orange_start: str) -> str:
-    """The fruit the next move must take at :data:`AMBIGUOUS_SCENE`, for the layout whose
-    orange started in slot ``orange_start``."""
-    return "apple" if orange_start == "A" else "orange"
+def ambiguous_answer(orange_start: str, scene: str = "first") -> str:
+    """The fruit the next move must take at ambiguous scene ``scene`` (of
+    :data:`AMBIGUOUS_SCENES`), for the layout whose orange started in slot ``orange_start``."""
+    first_scene_answer = "apple" if orange_start == "A" else "orange"
+    if scene == "first":
+        return first_scene_answer
+    return "orange" if first_scene_answer == "apple" else "apple"
+
+
+def ambiguous_keys(scene: str) -> tuple[str, str]:
+    """The info and outcome keys of ambiguous scene ``scene``: (when it was first reached,
+    which fruit left its slot next)."""
+    prefix = "" if scene == "first" else f"{scene}_"
+    return f"{prefix}ambiguous_step", f"{prefix}ambiguous_move"
+
+
+def _unreached_scenes() -> dict[str, int | str | None]:
+    """Every ambiguous scene's keys (:func:`ambiguous_keys`), none reached yet."""
+    return {key: None for name in AMBIGUOUS_SCENES for key in ambiguous_keys(name)}
 
 
 class FruitSwapEnv(gym.Env):
@@ -99,8 +120,7 @@ class FruitSwapEnv(gym.Env):
         self._stage = 0
         self._steps = 0
         self._last_grip = 0.0
-        self._ambiguous_step: int | None = None
-        self._ambiguous_move: str | None = None
+        self._ambiguous: dict[str, int | str | None] = _unreached_scenes()
 
     # ----------------------------------------------------------------------------------------
     # gymnasium API
@@ -127,8 +147,7 @@ class FruitSwapEnv(gym.Env):
         self._stage = 0
         self._steps = 0
         self._last_grip = 0.0
-        self._ambiguous_step = None
-        self._ambiguous_move = None
+        self._ambiguous = _unreached_scenes()
         return self._observation(), self._info()
 
     def step(
@@ -361,16 +380,19 @@ class FruitSwapEnv(gym.Env):
         self._track_ambiguous(slots)
 
     def _track_ambiguous(self, resting: dict[str, str | None]) -> None:
-        """Note the first step the fruits rest as in :data:`AMBIGUOUS_SCENE`, then the first
-        fruit to leave its slot after it (lifted, or pushed out): the move the policy chose."""
-        if self._ambiguous_step is None:
-            if resting == AMBIGUOUS_SCENE:
-                self._ambiguous_step = self._steps
-        elif self._ambiguous_move is None:
-            for fruit, slot in AMBIGUOUS_SCENE.items():
-                if self.slot_of(fruit) != slot:
-                    self._ambiguous_move = fruit
-                    break
+        """For each of :data:`AMBIGUOUS_SCENES`, note the first step the fruits rest so, then
+        the first fruit to leave its slot after it (lifted, or pushed out): the move the
+        policy chose."""
+        for name, layout in AMBIGUOUS_SCENES.items():
+            step_key, move_key = ambiguous_keys(name)
+            if self._ambiguous[step_key] is None:
+                if resting == layout:
+                    self._ambiguous[step_key] = self._steps
+            elif self._ambiguous[move_key] is None:
+                for fruit, slot in layout.items():
+                    if self.slot_of(fruit) != slot:
+                        self._ambiguous[move_key] = fruit
+                        break
 
     def _resting_slot(self, fruit: str) -> str | None:
         if self.fruit_speeds()[fruit] > REST_SPEED:
@@ -381,7 +403,7 @@ class FruitSwapEnv(gym.Env):
         success = self._stage == 3 and self._last_grip < 0.5
         return {
             "is_success": bool(success), "stage": self._stage, "orange_start": self.orange_start,
-            "ambiguous_step": self._ambiguous_step, "ambiguous_move": self._ambiguous_move,
+            **self._ambiguous,
         }
 
     def _observation(self) -> dict[str, np.ndarray]:

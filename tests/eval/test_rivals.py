@@ -15,13 +15,14 @@ from df_policy.errors import CheckpointError, ConfigError, DataError
 from df_policy.eval.rivals import (
     Row,
     memory_check,
+    memory_checks,
     memory_table,
     named_rows,
     parse_rows,
     policy_runtime,
 )
 from df_policy.sim.config import SimConfig
-from df_policy.sim.env import AMBIGUOUS_SCENE, FruitSwapEnv, ambiguous_answer
+from df_policy.sim.env import AMBIGUOUS_SCENES, FruitSwapEnv, ambiguous_answer
 from df_policy.sim.expert import ScriptedExpert
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,11 +40,13 @@ def _hold(env: FruitSwapEnv) -> np.ndarray:
     return np.concatenate([env.tcp_pose()[:3], env.down_quat, [0.0]])
 
 
-def test_the_expert_reaches_the_ambiguous_scene_and_takes_the_right_fruit(blind_env):
+def test_the_expert_reaches_both_ambiguous_scenes_and_takes_the_right_fruit(blind_env):
+    # The second scene (B empty) was not recorded: the recipe's clean failures were there.
     layouts = {}
     for seed in range(4):  # seeds 0, 1: orange from B; 2, 3: from A
         obs, info = blind_env.reset(seed=seed)
         assert info["ambiguous_step"] is None and info["ambiguous_move"] is None
+        assert info["second_ambiguous_step"] is None and info["second_ambiguous_move"] is None
         expert = ScriptedExpert(blind_env, np.random.default_rng(seed))
         for _ in range(blind_env.config.max_steps):
             obs, _, done, _, info = blind_env.step(expert.executed(expert.act(obs)))
@@ -51,9 +54,14 @@ def test_the_expert_reaches_the_ambiguous_scene_and_takes_the_right_fruit(blind_
                 break
         assert info["is_success"]
         assert info["ambiguous_move"] == ambiguous_answer(info["orange_start"])
-        layouts[info["orange_start"]] = info["ambiguous_step"]
+        assert info["second_ambiguous_move"] == ambiguous_answer(info["orange_start"], "second")
+        layouts[info["orange_start"]] = (info["ambiguous_step"], info["second_ambiguous_step"])
     assert set(layouts) == {"A", "B"}
-    assert layouts["A"] < layouts["B"], "after one move with the orange from A, two from B"
+    first, second = layouts["A"]
+    assert first < second, "orange from A: the first scene after one move, the second after two"
+    first, second = layouts["B"]
+    assert second < first, "orange from B: the second scene after one move, the first after two"
+    assert (ambiguous_answer("A", "second"), ambiguous_answer("B", "second")) == ("orange", "apple")
 
 
 def test_the_first_fruit_to_leave_its_slot_is_the_move_recorded(blind_env):
@@ -63,7 +71,8 @@ def test_the_first_fruit_to_leave_its_slot_is_the_move_recorded(blind_env):
     for _ in range(5):
         _, _, _, _, info = blind_env.step(_hold(blind_env))
     assert info["ambiguous_step"] is not None and info["ambiguous_move"] is None
-    assert {fruit: blind_env.slot_of(fruit) for fruit in AMBIGUOUS_SCENE} == AMBIGUOUS_SCENE
+    scene = AMBIGUOUS_SCENES["first"]
+    assert {fruit: blind_env.slot_of(fruit) for fruit in scene} == scene
     orange = blind_env._fruit_qpos["orange"]
     blind_env.data.qpos[orange + 2] = 0.2  # lifted: the wrong fruit for this layout
     _, _, _, _, info = blind_env.step(_hold(blind_env))
@@ -90,6 +99,21 @@ def test_memory_check_counts_right_moves_among_the_episodes_that_reached_the_sce
     assert check["balanced"] == pytest.approx(1 / 3)
     table = memory_table({"always apple": check})
     assert "chance 50 %" in table and "| always apple | 2/5 = 40 % |" in table
+
+
+def test_memory_check_scores_each_scene_by_its_own_keys_and_answers():
+    outcomes = [{"orange_start": "A", "ambiguous_step": 40, "ambiguous_move": "apple",
+                 "second_ambiguous_step": 90, "second_ambiguous_move": "apple"},
+                {"orange_start": "B", "ambiguous_step": 90, "ambiguous_move": "orange",
+                 "second_ambiguous_step": 40, "second_ambiguous_move": "apple"}]
+    checks = memory_checks(outcomes, "df")
+    assert list(checks) == ["df, first scene", "df, second scene"]
+    assert checks["df, first scene"]["correct"] == 2
+    second = checks["df, second scene"]
+    assert (second["correct"], second["wrong"]) == (1, 1)
+    assert second["by_layout"]["A"]["correct"] == 0 and second["by_layout"]["B"]["correct"] == 1
+    with pytest.raises(DataError, match="second ambiguous scene"):
+        memory_check([_outcome("A", "apple")], "second")
 
 
 def test_memory_check_with_no_episode_at_the_scene_and_old_outcomes():
@@ -143,15 +167,17 @@ def test_memory_check_script_runs_and_rescores_its_results(tmp_path, tiny_checkp
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads(result.stdout.splitlines()[0])
     assert record["runtime"]["memory"] is False
-    (check,) = record["memory_check"].values()
-    assert check["reached"] == 0 and check["chance"] == 0.5  # 6 steps reach nothing
+    checks = record["memory_check"]
+    assert [name.rsplit(", ", 1)[1] for name in checks] == ["first scene", "second scene"]
+    assert all(c["reached"] == 0 and c["chance"] == 0.5 for c in checks.values())  # 6 steps
     outcomes = json.loads((out / "eval" / "results.json").read_text())["cells"][0]["outcomes"]
-    assert all(o["ambiguous_step"] is None for o in outcomes)
+    assert all(o["ambiguous_step"] is None and o["second_ambiguous_step"] is None
+               for o in outcomes)
     again = subprocess.run([sys.executable, str(SCRIPT), "--results",
                             str(out / "eval" / "results.json"), "--out", str(tmp_path / "re")],
                            capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "| eval | 0/0 = – |" in again.stdout
+    assert "| eval, second scene | 0/0 = – |" in again.stdout
     bad = subprocess.run(run[:-2] + ["--suite", "fog", "--out", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 2 and "unknown suite" in bad.stderr
@@ -179,7 +205,8 @@ def test_robustness_table_runs_rows_of_any_kind(tmp_path, tiny_checkpoint, sim_s
     rows = json.loads((out / "table.json").read_text())["rows"]
     assert [(row["variant"], row["baseline"]) for row in rows] == [("memoryless", "memoryless"),
                                                                    ("dp_long", None)]
-    assert all(row["episodes"] == 1 and row["memory"]["reached"] == 0 for row in rows)
+    assert all(row["episodes"] == 1 and all(c["reached"] == 0 for c in row["memory"].values())
+               for row in rows)
     table = (out / "table.md").read_text()
     assert f"dp_long: `{rival}`" in table and "Memory check (clean suite)" in table
     bad = subprocess.run(command[:3] + [f"m={rival}:memoryless", "--out", str(tmp_path / "b")],
