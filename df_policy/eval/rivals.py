@@ -18,9 +18,9 @@ Chance is 50 %: a policy blind to the history takes the apple with one probabili
 layouts, so its two layout shares sum to at most 1 and their mean (``balanced``) is at most
 50 %. The pooled share is not bounded so (more episodes of one layout reach the scene), which
 is why both are reported. One cue survives in the present frame: where the arm is when the
-scene appears (it has just let go above C in one layout, above the emptied slot's neighbour in
-the other), so a policy without memory that reads the arm's place can beat chance without
-remembering the layout.
+scene appears (it has just let go of the orange above C in one layout, of the apple in its
+new slot in the other), so a policy without memory that reads the arm's place can beat chance
+without remembering the layout.
 """
 
 from __future__ import annotations

@@ -61,6 +61,9 @@ first (next: the apple A -> B)."""
 def ambiguous_answer(orange_start: str, scene: str = "first") -> str:
     """The fruit the next move must take at ambiguous scene ``scene`` (of
     :data:`AMBIGUOUS_SCENES`), for the layout whose orange started in slot ``orange_start``."""
+    if scene not in AMBIGUOUS_SCENES:
+        known = ", ".join(AMBIGUOUS_SCENES)
+        raise ValueError(f"unknown ambiguous scene {scene!r} (known: {known})")
     first_scene_answer = "apple" if orange_start == "A" else "orange"
     if scene == "first":
         return first_scene_answer

@@ -62,6 +62,8 @@ def test_the_expert_reaches_both_ambiguous_scenes_and_takes_the_right_fruit(blin
     first, second = layouts["B"]
     assert second < first, "orange from B: the second scene after one move, the first after two"
     assert (ambiguous_answer("A", "second"), ambiguous_answer("B", "second")) == ("orange", "apple")
+    with pytest.raises(ValueError, match="unknown ambiguous scene 'third'"):
+        ambiguous_answer("A", "third")
 
 
 def test_the_first_fruit_to_leave_its_slot_is_the_move_recorded(blind_env):
