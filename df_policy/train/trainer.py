@@ -194,9 +194,8 @@ def train(
     writer = None
     if rank == 0:
         new_log = not log_file.exists() or not resume
-        if not new_log:  # rows logged after the checkpoint are logged again by this run
-            _drop_rows_after(log_file, step)
-        fields = LOG_FIELDS if new_log else _csv_header(log_file)  # a resumed log keeps its own
+        # A resumed log keeps its own columns, and drops the rows this run logs again.
+        fields = LOG_FIELDS if new_log else _resumed_log_fields(log_file, step)
         handle = log_file.open("w" if new_log else "a", newline="")
         writer = csv.DictWriter(handle, fields, extrasaction="ignore")
         if new_log:
@@ -308,23 +307,20 @@ def _resume(
     return int(state["step"]), float(state.get("wall_s", 0.0))
 
 
-def _csv_header(file: Path) -> list[str]:
-    """The column names of a CSV file."""
+def _resumed_log_fields(file: Path, step: int) -> list[str]:
+    """The column names of a run's CSV log, after rewriting it (atomically) without its rows
+    of steps after ``step``: a run killed after its last checkpoint logged steps that the
+    resumed run logs again."""
     with file.open(newline="") as handle:
-        return next(csv.reader(handle))
-
-
-def _drop_rows_after(file: Path, step: int) -> None:
-    """Rewrite a CSV log without its rows of steps after ``step`` (atomically)."""
-    with file.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    kept = [rows[0], *(row for row in rows[1:] if row and int(row[0]) <= step)]
-    if len(kept) == len(rows):
-        return
-    partial = file.with_suffix(".partial")
-    with partial.open("w", newline="") as handle:
-        csv.writer(handle).writerows(kept)
-    partial.replace(file)
+        header, *rows = list(csv.reader(handle))
+    column = header.index("step")
+    kept = [row for row in rows if row and int(row[column]) <= step]
+    if len(kept) < len(rows):
+        partial = file.with_suffix(".partial")
+        with partial.open("w", newline="") as handle:
+            csv.writer(handle).writerows([header, *kept])
+        partial.replace(file)
+    return header
 
 
 def _append_csv(file: Path, row: dict[str, Any]) -> None:
