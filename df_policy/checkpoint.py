@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from df_policy.config import from_dict, save_resolved, to_dict
 from df_policy.errors import CheckpointError, ConfigError
+from df_policy.files import write_atomically
 from df_policy.model.config import LongContextConfig, ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.model.dp_long import LongContextModel
@@ -135,9 +136,7 @@ def save_checkpoint(
         torch.save(train_state, tmp / "train_state.pt")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
-    pointer = Path(run_dir) / f".{LATEST}.tmp"
-    pointer.write_text(folder.name + "\n")
-    os.replace(pointer, Path(run_dir) / LATEST)
+    write_atomically(Path(run_dir) / LATEST, folder.name + "\n")
     for old in sorted(root.glob("step_*"))[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return folder

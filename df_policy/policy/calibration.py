@@ -19,6 +19,7 @@ import torch
 from df_policy.checkpoint import LoadedCheckpoint
 from df_policy.data.store import EpisodeStore
 from df_policy.errors import CheckpointError
+from df_policy.files import write_atomically
 from df_policy.images import resize_images
 from df_policy.keys import ACTION, GRIPPER
 from df_policy.model.df_model import ACTION_KEY, GRIPPER_KEY
@@ -108,13 +109,8 @@ def calibrate(loaded: LoadedCheckpoint, store_path: str | Path, episodes: int = 
 
 
 def save_calibration(folder: Path, calibration: dict[str, Any]) -> Path:
-    """Write calibration.json into a checkpoint folder (whole or not at all: written beside
-    it and renamed over it)."""
-    path = Path(folder) / CALIBRATION_FILE
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(calibration, indent=2))
-    partial.replace(path)
-    return path
+    """Write calibration.json into a checkpoint folder, whole or not at all."""
+    return write_atomically(Path(folder) / CALIBRATION_FILE, json.dumps(calibration, indent=2))
 
 
 def load_calibration(folder: Path) -> dict[str, Any] | None:

@@ -11,7 +11,6 @@ differs from the checkpoint it is loaded with, naming what differs.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 
 from df_policy.checkpoint import LoadedCheckpoint, config_record, diff_configs, load_checkpoint
 from df_policy.errors import CheckpointError
+from df_policy.files import write_atomically
 from df_policy.model.graphs import AbsorbGraph, PredictGraph
 from df_policy.policy.config import RuntimeConfig
 
@@ -73,7 +73,7 @@ def check_graph(path: Path, found: dict[str, str], expected: dict[str, str]) -> 
 def export_onnx(folder: str | Path, runtime: RuntimeConfig | None = None) -> dict[str, Any]:
     """Write absorb.onnx and predict.onnx into checkpoint ``folder`` for ``runtime``'s DDIM
     steps and action samples (default: the runtime defaults); returns what was written.
-    Both files are written to temporary names first, so a failure leaves no partial graph."""
+    Both graphs are traced before either is written, and each is written whole or not at all."""
     loaded = load_checkpoint(folder)
     if loaded.kind != "df":
         raise CheckpointError(f"{folder} holds a {loaded.kind!r} policy; only the DF policy "
@@ -82,19 +82,14 @@ def export_onnx(folder: str | Path, runtime: RuntimeConfig | None = None) -> dic
     steps = runtime.ddim_steps(loaded.config.sampling_steps)
     graphs = {"absorb": AbsorbGraph(loaded.model),
               "predict": PredictGraph(loaded.model, steps, runtime.action_samples)}
-    written: dict[str, Path] = {}
-    try:
-        for name, graph in graphs.items():
-            written[name] = loaded.path / f".{GRAPH_FILES[name]}.tmp"
-            proto = trace(graph)
-            for key, value in graph_record(loaded, name, steps, runtime.action_samples).items():
-                proto.metadata_props.add(key=key, value=value)
-            written[name].write_bytes(proto.SerializeToString())
-        for name, tmp in written.items():
-            os.replace(tmp, loaded.path / GRAPH_FILES[name])
-    finally:
-        for tmp in written.values():
-            tmp.unlink(missing_ok=True)
+    serialized: dict[str, bytes] = {}
+    for name, graph in graphs.items():
+        proto = trace(graph)
+        for key, value in graph_record(loaded, name, steps, runtime.action_samples).items():
+            proto.metadata_props.add(key=key, value=value)
+        serialized[name] = proto.SerializeToString()
+    for name, content in serialized.items():
+        write_atomically(loaded.path / GRAPH_FILES[name], content)
     result = {name: {"file": str(loaded.path / file),
                      "size_bytes": (loaded.path / file).stat().st_size}
               for name, file in GRAPH_FILES.items()}

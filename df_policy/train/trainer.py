@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import io
 import math
 import os
 import time
@@ -26,6 +27,7 @@ from df_policy import checkpoint as ckpt
 from df_policy.config import to_dict
 from df_policy.devices import pick_device
 from df_policy.errors import CheckpointError, ConfigError
+from df_policy.files import write_atomically
 from df_policy.model.config import LongContextConfig, ModelConfig
 from df_policy.model.df_model import ACTION_KEY
 from df_policy.train.augment import augment_images, moving_shadows
@@ -316,10 +318,9 @@ def _resumed_log_fields(file: Path, step: int) -> list[str]:
     column = header.index("step")
     kept = [row for row in rows if row and int(row[column]) <= step]
     if len(kept) < len(rows):
-        partial = file.with_suffix(".partial")
-        with partial.open("w", newline="") as handle:
-            csv.writer(handle).writerows([header, *kept])
-        partial.replace(file)
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows([header, *kept])
+        write_atomically(file, text.getvalue())
     return header
 
 

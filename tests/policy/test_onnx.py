@@ -33,7 +33,7 @@ def exported(tmp_path_factory):
     shutil.copytree(SHIPPED, folder)
     result = export_onnx(folder)
     assert sorted(result["graphs"]) == ["absorb", "predict"]
-    assert not list(folder.glob(".*.tmp")), "no temporary file is left behind"
+    assert not list(folder.glob(".*.partial")), "no temporary file is left behind"
     return folder
 
 
