@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from df_policy.config import load_section
-from df_policy.errors import DfPolicyError
+from df_policy.errors import ConfigError, DfPolicyError
 from df_policy.eval.rivals import (
     Row,
     memory_checks,
@@ -44,8 +44,9 @@ from df_policy.policy.config import RuntimeConfig
 from df_policy.sim.config import SimConfig
 
 SUITE_CELLS = (("clean", 0.0), ("occlusion", 4.0), ("distractors", 3.0), ("drops", 0.3),
-               ("freeze", 1.0), ("wrist_dead", 1.0), ("noise", 25.0))
-"""Every suite at the severity of its bar (issue 5)."""
+               ("freeze", 1.0), ("wrist_dead", 1.0), ("noise", 25.0), ("stall", 1.0))
+"""Every suite of the README's table at the severity of its bar (issue 5; stall since the
+watchdog)."""
 DEFAULT_CELLS = {"df": SUITE_CELLS, "noise_unaware": SUITE_CELLS,
                  "memoryless": SUITE_CELLS[:1], "dp": (("clean", 0.0), ("drops", 0.3))}
 """The cells each variant of the table without ``--rows`` runs."""
@@ -74,15 +75,28 @@ def parse_args() -> argparse.Namespace:
 
 def table_cells(args: argparse.Namespace) -> list[Cell]:
     """The cells to run: every row on every suite (``--rows``), else the default table's
-    cells of the ``--only`` variants; kept to ``--suites`` when given."""
+    cells of the ``--only`` variants; kept to ``--suites`` when given.
+
+    Raises:
+        ConfigError: ``--suites`` names a suite the table does not have (it was dropped
+            silently, leaving an empty table).
+    """
     if args.rows:
         cells = [(row, *cell) for row in parse_rows(args.rows) for cell in SUITE_CELLS]
     else:
         rows = named_rows(args.only, DEFAULT_CELLS, lambda name: (
             args.dp_checkpoint if name == "dp" else args.checkpoint))
         cells = [(row, *cell) for row in rows for cell in DEFAULT_CELLS[row.name]]
-    suites = args.suites.split(",") if args.suites else None
-    return [cell for cell in cells if not suites or cell[1] in suites]
+    if not args.suites:
+        return cells
+    suites = args.suites.split(",")
+    known = [suite for suite, _ in SUITE_CELLS]
+    unknown = [suite for suite in suites if suite not in known]
+    if unknown:
+        raise ConfigError(f"--suites: {', '.join(unknown)} not in the table (its suites: "
+                          f"{', '.join(known)}); any other suite or severity runs with "
+                          "`df-policy eval --suite NAME --severity S`")
+    return [cell for cell in cells if cell[1] in suites]
 
 
 def run_cell(args: argparse.Namespace, cell: Cell, runtime: RuntimeConfig, sim: SimConfig

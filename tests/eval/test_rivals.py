@@ -214,3 +214,7 @@ def test_robustness_table_runs_rows_of_any_kind(tmp_path, tiny_checkpoint, sim_s
     bad = subprocess.run(command[:3] + [f"m={rival}:memoryless", "--out", str(tmp_path / "b")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 2 and "holds a 'dp_long' policy" in bad.stderr
+    unknown = subprocess.run(command[:-2] + ["--suites", "stall,fog", "--out", str(tmp_path / "u")],
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert unknown.returncode == 2 and "--suites: fog not in the table" in unknown.stderr
+    assert not (tmp_path / "u").exists(), "nothing is run or written"
