@@ -1,15 +1,20 @@
 """Test-wide environment, set before anything imports rclpy or mujoco.
 
 Network rule: DDS discovery stays on this machine (LOCALHOST). Each test run gets its own
-ROS domain id so parallel runs do not cross-talk, and a private ROS log directory.
+ROS domain id so parallel runs do not cross-talk, and a private ROS log directory, removed
+when the run ends.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="df_policy_roslog_")
+# Removed when the test process exits: every run would otherwise leave one behind in /tmp.
+atexit.register(shutil.rmtree, os.environ["ROS_LOG_DIR"], ignore_errors=True)
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 # Tiny models: one thread each avoids OpenMP spin-wait contention between test processes.
