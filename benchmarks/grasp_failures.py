@@ -7,15 +7,20 @@
 
 Replays episodes of ``df-policy eval`` (the same seeds give the same episodes) with a
 :class:`df_policy.eval.grasps.GraspLog` watching, and prints one row per episode: where it
-stopped and each grasp as ``fruit (dx, dy) mm lifted|missed|empty`` (dx: away from the front
-camera; empty: no fruit within NEAR_MM, the gripper closed where no fruit was). With
+stopped and each grasp as ``fruit FROM>TO (dx, dy) mm lifted|missed|empty`` (FROM: the slot
+nearest the fruit when it was grasped, TO: nearest where a lifted fruit was let go; dx: away
+from the front camera; empty: no fruit within NEAR_MM, the gripper closed where no fruit was).
+With
 ``--results`` it replays that evaluation's failed episodes. Ends with the median offsets of
 lifted and of missed grasps, the mean and spread of each fruit's grasp offsets (a policy that
 cannot see where a fruit lies aims at a fixed spot: its offsets spread as widely as the fruit's
 placement, ±20 mm), how far each episode's first grasp follows where that fruit was placed in its
 slot (the slope of the grasp's aim on the placement: 1 reads the fruit's position, 0 aims at the
 slot's centre), how many failed episodes lifted their first three fruits (lost after good
-grasps: a fruit set down off its slot, or the phase), and a JSON line with every grasp.
+grasps: a fruit set down off its slot, or the phase), where the last move's orange (lifted
+from C once the apple is in its goal) was let go: its goal, back at C (the first move's
+destination: the move mistaken for the first, which the frames alone cannot tell apart while
+the orange is carried) or elsewhere, and a JSON line with every grasp.
 """
 
 import argparse
@@ -29,7 +34,7 @@ import numpy as np
 import torch
 
 from df_policy.eval.episode import run_episode
-from df_policy.eval.grasps import Grasp, GraspLog, placements_mm
+from df_policy.eval.grasps import CARRY_ENDS, Grasp, GraspLog, last_carry_end, placements_mm
 from df_policy.policy.runtime import load_policy
 from df_policy.sim.config import SimConfig
 
@@ -98,6 +103,13 @@ def lost_after_lifting(episodes: list[dict]) -> str:
     return f"{len(lost)} of {len(failed)}" + (f" (by stage reached: {stages})" if lost else "")
 
 
+def last_carries(episodes: list[dict]) -> str:
+    """How many episodes let the last move's orange go where
+    (:func:`df_policy.eval.grasps.last_carry_end`), over those that lifted it."""
+    ends = [ep["last_carry"] for ep in episodes if ep["last_carry"] is not None]
+    return ", ".join(f"{where} {ends.count(where)}" for where in CARRY_ENDS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="data/checkpoints/df_fruit_swap")
@@ -126,8 +138,10 @@ def main() -> None:
         every += log.grasps
         episodes.append({"seed": seed, "success": outcome["success"], "stage": outcome["stage"],
                          "placement_mm": placements.mm,
+                         "last_carry": last_carry_end(log.grasps, outcome["orange_start"]),
                          "grasps": [dataclasses.asdict(g) for g in log.grasps]})
-        listed = "; ".join(f"{g.fruit} ({g.offset_mm[0]:+.0f}, {g.offset_mm[1]:+.0f}) {kind(g)}"
+        listed = "; ".join(f"{g.fruit} {g.picked_from}>{g.put_down_near or '-'} "
+                           f"({g.offset_mm[0]:+.0f}, {g.offset_mm[1]:+.0f}) {kind(g)}"
                            for g in log.grasps)
         print(f"| {seed} | {outcome['orange_start']} | {outcome['success']} | "
               f"{outcome['stage']} | {listed} |", flush=True)
@@ -145,6 +159,7 @@ def main() -> None:
         print(f"first grasps follow the fruit's placement in its slot: dx {slopes[0]:.2f}, "
               f"dy {slopes[1]:.2f} (1: where the fruit lies, 0: the slot's centre)")
     print(f"failed with the first three grasps lifted: {lost_after_lifting(episodes)}")
+    print(f"the last move's orange let go nearest: {last_carries(episodes)}")
     print(json.dumps({"command": " ".join(sys.argv), "checkpoint": args.checkpoint,
                       "suite": args.suite, "severity": severity, "episodes": episodes}))
 

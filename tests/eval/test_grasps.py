@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from df_policy.eval.grasps import GraspLog, placements_mm
+from df_policy.eval.grasps import Grasp, GraspLog, last_carry_end, placements_mm
 from df_policy.sim.config import SimConfig
 from df_policy.sim.env import FruitSwapEnv
 from df_policy.sim.expert import ScriptedExpert
@@ -36,6 +36,27 @@ def test_clean_swap_is_three_held_grasps_close_to_the_fruit(env):
     assert [g.fruit for g in grasps] == ["orange", "apple", "orange"]
     assert all(g.lifted for g in grasps)
     assert max(g.distance_mm for g in grasps) < 12
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_each_carry_is_logged_from_the_slot_it_left_to_the_slot_it_was_put_down_by(env, seed):
+    grasps = logged_expert_episode(env, seed)
+    orange, apple = env.orange_start, "B" if env.orange_start == "A" else "A"
+    assert [(g.picked_from, g.put_down_near) for g in grasps] == [
+        (orange, "C"), (apple, orange), ("C", apple)]
+    assert last_carry_end(grasps, orange) == "goal"
+
+
+def test_the_last_move_s_orange_taken_back_to_c_or_still_held_is_told_apart():
+    def grasp(fruit, picked_from, put_down_near):
+        return Grasp(0, fruit, (0.0, 0.0), picked_from, True, put_down_near)
+
+    first_two = [grasp("orange", "A", "C"), grasp("apple", "B", "A")]
+    assert last_carry_end(first_two + [grasp("orange", "C", "C")], "A") == "C"
+    assert last_carry_end(first_two + [grasp("orange", "C", None)], "A") == "held"
+    assert last_carry_end(first_two + [grasp("orange", "C", "A")], "A") == "other"
+    assert last_carry_end(first_two, "A") is None, "the last move never began"
+    assert last_carry_end([grasp("orange", "A", "C"), grasp("apple", "B", "C")], "A") is None
 
 
 def test_a_grasp_beside_the_fruit_is_logged_as_missed_with_its_offset(env):
