@@ -114,6 +114,10 @@ class TrainConfig:
     """Largest per-episode standard deviation (metres) of a tracking drift on the position of
     the executed chunks the model is given (never on its targets): the cameras, not the
     record of its own last moves, must say where to go (:mod:`df_policy.train.drift`)."""
+    drop_idle_steps: bool = False
+    """Train on each episode without its idle steps, those in which the arm stood still by
+    choice (an operator's stops; :mod:`df_policy.train.idle`): a policy should not imitate
+    hesitation, and a still arm hides the motion the task's look-alike moments need."""
     stages: tuple[Stage, ...] = ()
     """The schedule (see the module docstring); empty: the base values all run."""
     seed: int = 0

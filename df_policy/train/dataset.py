@@ -22,16 +22,18 @@ import torch
 from df_policy.data.store import EpisodeStore
 from df_policy.errors import DataError
 from df_policy.images import resize_images
-from df_policy.keys import ACTION, ACTION_DIM, GRIPPER, valid_key
+from df_policy.keys import ACTION, ACTION_DIM, EE_POSE, GRIPPER, valid_key
 from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY, GRIPPER_KEY
 from df_policy.model.tokens import ActionNormalizer, images_to_tensor
+from df_policy.train.idle import idle_steps
 
 
 class EpisodeDataset:
-    """All episodes of a store in memory at the model's image size."""
+    """All episodes of a store in memory at the model's image size; with ``drop_idle``, each
+    without its idle steps (:mod:`df_policy.train.idle`)."""
 
-    def __init__(self, path: str | Path, config: ModelConfig) -> None:
+    def __init__(self, path: str | Path, config: ModelConfig, drop_idle: bool = False) -> None:
         store = EpisodeStore.open(path)
         check_store_matches(store, config)
         self.config = config
@@ -39,8 +41,15 @@ class EpisodeDataset:
         self.valid: list[dict[str, np.ndarray]] = []
         self.actions: list[np.ndarray] = []
         self.openings: list[np.ndarray] = []
+        self.idle_steps_dropped = 0
+        """Steps left out of the episodes as idle (0 without ``drop_idle``)."""
         for index in range(store.n_episodes):
             episode = store.episode(index)
+            if drop_idle:
+                idle = idle_steps(episode[ACTION], episode[EE_POSE], episode[GRIPPER],
+                                  store.control_hz)
+                episode = {key: value[~idle] for key, value in episode.items()}
+                self.idle_steps_dropped += int(idle.sum())
             self.images.append(
                 {cam: resize_images(episode[cam], config.image_size) for cam in config.cameras}
             )

@@ -163,11 +163,13 @@ def train(
         train_cfg = dataclasses.replace(train_cfg, history_drift=0.0)
     if kind in ckpt.LONG_CONTEXT_KINDS:
         context_cfg = context_cfg or LongContextConfig()
-    dataset = EpisodeDataset(data, model_cfg)  # reads every episode: after the cheap checks
+    # Reads every episode: after the cheap checks.
+    dataset = EpisodeDataset(data, model_cfg, drop_idle=train_cfg.drop_idle_steps)
     sections = {"policy": {"kind": kind}, "model": to_dict(model_cfg),
                 **({"long_context": to_dict(context_cfg)} if context_cfg else {}),
                 "train": to_dict(train_cfg), "schedule": train_cfg.schedule(),
-                "data": {"store": str(data), "episodes": len(dataset)}}
+                "data": {"store": str(data), "episodes": len(dataset),
+                         "idle_steps_dropped": dataset.idle_steps_dropped}}
 
     # -- model, EMA, optimiser, RNG (fresh or resumed) ---------------------------------------
     torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank and run
