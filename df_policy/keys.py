@@ -27,6 +27,8 @@ JOINT_POS = "joint_pos"
 
 ACTION_DIM = 8
 """Action vector: position (3), orientation quaternion w-first (4), gripper command (1)."""
+GRIP_CLOSED = 0.5
+"""Gripper commands above this close the gripper."""
 POSE_DIM = 7
 JOINT_DIM = 7
 

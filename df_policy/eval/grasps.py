@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from df_policy.keys import GRIP_CLOSED
 from df_policy.sim.expert import HELD_HEIGHT
 
-CLOSED = 0.5
-"""Gripper commands above this close the gripper."""
 CARRY_ENDS = ("goal", "C", "other", "held")
 """Where the last move's orange can be let go (:func:`last_carry_end`)."""
 
@@ -61,7 +60,7 @@ class GraspLog:
 
     def __call__(self, env: Any, action: np.ndarray, tick: Any = None) -> None:
         """Record the world after one control step that executed ``action``."""
-        closed = float(action[-1]) > CLOSED
+        closed = float(action[-1]) > GRIP_CLOSED
         fruits = env.fruit_positions()
         if closed:
             if not self._closed:

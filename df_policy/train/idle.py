@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from df_policy.keys import GRIP_CLOSED
+
 STILL_M = 0.001
 """A tool centre that moved less than this a step (metres) stood still."""
 FINGERS_STILL_M = 0.0005
 """Fingers whose opening changed less than this a step (metres) stood still."""
 GRIP_SETTLE_S = 0.7
 """Seconds after the gripper command closes or opens that are always kept."""
-CLOSED = 0.5
-"""Gripper commands above this close the gripper."""
 
 
 def idle_steps(action: np.ndarray, ee_pose: np.ndarray, opening: np.ndarray,
@@ -46,7 +46,7 @@ def idle_steps(action: np.ndarray, ee_pose: np.ndarray, opening: np.ndarray,
     fingers = np.abs(opening[2:] - opening[:-2]) / 2
     idle[1:-1] = (tool < STILL_M) & (fingers < FINGERS_STILL_M)
     settle = int(round(GRIP_SETTLE_S * control_hz))
-    closed = action[:, 7] > CLOSED
+    closed = action[:, 7] > GRIP_CLOSED
     for change in np.flatnonzero(closed[1:] != closed[:-1]) + 1:
         idle[change:change + settle] = False
     return idle
