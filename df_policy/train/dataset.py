@@ -48,6 +48,11 @@ class EpisodeDataset:
             if drop_idle:
                 idle = idle_steps(episode[ACTION], episode[EE_POSE], episode[GRIPPER],
                                   store.control_hz)
+                if np.count_nonzero(~idle) < config.chunk:
+                    raise DataError(
+                        f"episode {index} of {path} has {np.count_nonzero(~idle)} steps in "
+                        f"which the arm moved, fewer than a token's {config.chunk}: remove it "
+                        "from the store, or train with train.drop_idle_steps=false")
                 episode = {key: value[~idle] for key, value in episode.items()}
                 self.idle_steps_dropped += int(idle.sum())
             self.images.append(

@@ -2,9 +2,11 @@
 arm catching up with its target or moving fingers are not."""
 
 import numpy as np
+import pytest
 
 from df_policy.checkpoint import checkpoint_dir, read_sections
 from df_policy.data.store import EpisodeStore
+from df_policy.errors import DataError
 from df_policy.train.dataset import EpisodeDataset
 from df_policy.train.idle import GRIP_SETTLE_S, idle_steps
 from df_policy.train.trainer import train
@@ -76,3 +78,17 @@ def test_a_run_that_drops_idle_steps_trains_on_the_rest_and_records_how_many(sim
     recorded = read_sections(checkpoint_dir(tmp_path / "run"))
     assert recorded["data"]["idle_steps_dropped"] == sum(int(i.sum()) for i in idle)
     assert recorded["train"]["drop_idle_steps"] is True
+
+
+def test_an_episode_in_which_the_arm_never_moved_is_refused_by_name(sim_store, tmp_path):
+    source = EpisodeStore.open(sim_store)
+    path = tmp_path / "with_a_still_episode.zarr"
+    store = EpisodeStore.create(path, cameras=source.cameras, image_size=source.image_size,
+                                control_hz=source.control_hz)
+    moving = source.episode(0)
+    store.append_episode(moving, success=True, seed=0)
+    still = {key: np.repeat(value[:1], 40, axis=0) for key, value in moving.items()}
+    store.append_episode(still, success=False, seed=1)
+    assert len(EpisodeDataset(path, TINY_MODEL)) == 2, "kept whole without drop_idle"
+    with pytest.raises(DataError, match="episode 1 of .* has 2 steps in which the arm moved"):
+        EpisodeDataset(path, TINY_MODEL, drop_idle=True)
