@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from df_policy.keys import GRIP_CLOSED
+from df_policy.sim.env import other_start_slot
 from df_policy.sim.expert import HELD_HEIGHT
 
 CARRY_ENDS = ("goal", "C", "other", "held")
@@ -61,8 +62,8 @@ class GraspLog:
     def __call__(self, env: Any, action: np.ndarray, tick: Any = None) -> None:
         """Record the world after one control step that executed ``action``."""
         closed = float(action[-1]) > GRIP_CLOSED
-        fruits = env.fruit_positions()
         if closed:
+            fruits = env.fruit_positions()
             if not self._closed:
                 tool = env.tcp_pose()[:2]
                 fruit = min(fruits, key=lambda name: np.linalg.norm(fruits[name][:2] - tool))
@@ -72,7 +73,8 @@ class GraspLog:
             if fruits[self.grasps[-1].fruit][2] > HELD_HEIGHT:
                 self.grasps[-1].lifted = True
         elif self._closed and self.grasps[-1].lifted:
-            self.grasps[-1].put_down_near = nearest_slot(env, fruits[self.grasps[-1].fruit])
+            let_go = self.grasps[-1]
+            let_go.put_down_near = nearest_slot(env, env.fruit_positions()[let_go.fruit])
         self._closed = closed
         self._step += 1
 
@@ -93,7 +95,7 @@ def last_carry_end(grasps: list[Grasp], orange_start: str) -> str | None:
         return None
     if carry.put_down_near is None:
         return "held"
-    goal = "B" if orange_start == "A" else "A"
+    goal = other_start_slot(orange_start)
     return "goal" if carry.put_down_near == goal else "C" if carry.put_down_near == "C" else "other"
 
 

@@ -58,6 +58,11 @@ B empty): started in A it follows the second move (next: the orange C -> B), sta
 first (next: the apple A -> B)."""
 
 
+def other_start_slot(slot: str) -> str:
+    """The other of the two start slots A and B: the apple's start for the orange's."""
+    return "B" if slot == "A" else "A"
+
+
 def ambiguous_answer(orange_start: str, scene: str = "first") -> str:
     """The fruit the next move must take at ambiguous scene ``scene`` (of
     :data:`AMBIGUOUS_SCENES`), for the layout whose orange started in slot ``orange_start``."""
@@ -136,7 +141,7 @@ class FruitSwapEnv(gym.Env):
         rng = self.np_random
         mujoco.mj_resetData(self.model, self.data)
         self.orange_start = "A" if rng.random() < 0.5 else "B"
-        apple_start = "B" if self.orange_start == "A" else "A"
+        apple_start = other_start_slot(self.orange_start)
         self._place_fruit("orange", self.orange_start, rng)
         self._place_fruit("apple", apple_start, rng)
         self.data.qpos[self._arm_qpos] = READY_QPOS
@@ -241,7 +246,7 @@ class FruitSwapEnv(gym.Env):
 
     def goal_slots(self) -> dict[str, str]:
         """Where each fruit must end: in the other fruit's start slot."""
-        apple_start = "B" if self.orange_start == "A" else "A"
+        apple_start = other_start_slot(self.orange_start)
         return {"orange": apple_start, "apple": self.orange_start}
 
     def stage(self) -> int:

@@ -46,15 +46,16 @@ class EpisodeDataset:
         for index in range(store.n_episodes):
             episode = store.episode(index)
             if drop_idle:
-                idle = idle_steps(episode[ACTION], episode[EE_POSE], episode[GRIPPER],
-                                  store.control_hz)
-                if np.count_nonzero(~idle) < config.chunk:
+                moving = ~idle_steps(episode[ACTION], episode[EE_POSE], episode[GRIPPER],
+                                     store.control_hz)
+                kept = int(moving.sum())
+                if kept < config.chunk:
                     raise DataError(
-                        f"episode {index} of {path} has {np.count_nonzero(~idle)} steps in "
-                        f"which the arm moved, fewer than a token's {config.chunk}: remove it "
-                        "from the store, or train with train.drop_idle_steps=false")
-                episode = {key: value[~idle] for key, value in episode.items()}
-                self.idle_steps_dropped += int(idle.sum())
+                        f"episode {index} of {path} has {kept} steps in which the arm moved, "
+                        f"fewer than a token's {config.chunk}: remove it from the store, or "
+                        "train with train.drop_idle_steps=false")
+                episode = {key: value[moving] for key, value in episode.items()}
+                self.idle_steps_dropped += len(moving) - kept
             self.images.append(
                 {cam: resize_images(episode[cam], config.image_size) for cam in config.cameras}
             )
