@@ -211,12 +211,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     view = None
     view_log = Path("results/demo_logs/view_node.log")
     if args.view:
-        from df_policy.ros.view_node import start_view_process
+        from df_policy.ros.view_node import start_view_process, wait_until_matched
         from df_policy.viz.live_view import check_target
 
         view = start_view_process(check_target(args.view), view_log)
     try:
-        result = run_demo(args.episodes, args.params, args.checkpoint, args.json, args.video)
+        result = run_demo(args.episodes, args.params, args.checkpoint, args.json, args.video,
+                          before_episodes=(lambda: wait_until_matched(view_log)) if view else None)
         if view is not None:
             from df_policy.ros.view_node import wait_for_episodes
 

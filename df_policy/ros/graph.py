@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +171,11 @@ class DemoClient:
 
 def run_demo(episodes: int, params_file: Path, checkpoint: str | None,
              json_path: Path | None, video_path: Path | None,
-             log_dir: Path = Path("results/demo_logs"), episode_timeout: float = 90.0
-             ) -> dict[str, Any]:
-    """Closed-loop fruit swapping through the ROS nodes; returns (and writes) the figures."""
+             log_dir: Path = Path("results/demo_logs"), episode_timeout: float = 90.0,
+             before_episodes: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Closed-loop fruit swapping through the ROS nodes; returns (and writes) the figures.
+    ``before_episodes`` is called once the nodes are up and policy_node is configured, before
+    the first episode (to wait for a listener such as the view node)."""
     from lifecycle_msgs.msg import Transition
 
     extra = {"policy_node": ["-p", f"checkpoint:={checkpoint}"]} if checkpoint else {}
@@ -183,6 +185,8 @@ def run_demo(episodes: int, params_file: Path, checkpoint: str | None,
         try:
             if not client.transition(Transition.TRANSITION_CONFIGURE):
                 raise DfPolicyError(f"policy_node failed to configure; see {log_dir}")
+            if before_episodes is not None:
+                before_episodes()
             for index in range(episodes):
                 episode = client.new_episode()
                 client.status = {}

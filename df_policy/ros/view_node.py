@@ -6,7 +6,9 @@ and ``/gripper_command`` (the commands), ``/ee_pose`` and ``/episode_status``. E
 message is one control step of the simulated arm: the latest frame of every camera, the
 command and the tool pose are logged then, with the policy's output when a new one came;
 a new seed starts an episode, ``done`` ends it with its success. Run in its own process
-(:func:`start_view_process`) until SIGINT, which finishes the recording.
+(:func:`start_view_process`) until SIGINT, which finishes the recording; the graph should
+wait for it to find every topic's publisher (:func:`wait_until_matched`) before an episode
+starts, or the view misses the episode's first steps while DDS discovery catches up.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from df_policy.viz.live_view import LiveView
 
 READY = "view node subscribed"
 """What the node prints once its subscriptions exist."""
+MATCHED = "view node matched every topic"
+"""What the node prints once it has found a publisher for every topic it subscribes to."""
 ENDED = "view node ended seed"
 """What the node prints, with the seed, once an episode's outcome is in the recording."""
 
@@ -64,6 +68,12 @@ class ViewNode(Node):
         self.create_subscription(Float64, "/gripper_command", self._on_gripper, 10)
         self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10)
         self.create_subscription(String, "/episode_status", self._on_status, 10)
+        self.match_timer = self.create_timer(0.1, self._report_when_matched)
+
+    def _report_when_matched(self) -> None:
+        if all(self.count_publishers(sub.topic_name) for sub in self.subscriptions):
+            print(MATCHED, flush=True)
+            self.match_timer.cancel()
 
     def _frame_saver(self, cam: str) -> Any:
         def save(msg: Image) -> None:
@@ -136,6 +146,21 @@ def start_view_process(target: str, log: Path, timeout: float = 60.0) -> subproc
             raise DfPolicyError(f"the view node did not start; see {log}")
         time.sleep(0.1)
     return process
+
+
+def wait_until_matched(log: Path, timeout: float = 30.0) -> None:
+    """Return once the view node's ``log`` says it found a publisher for every topic it
+    subscribes to (call it with the graph up, before its first episode).
+
+    Raises:
+        DfPolicyError: when that has not happened within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while MATCHED not in log.read_text():
+        if time.monotonic() > deadline:
+            raise DfPolicyError(f"the view node found no publisher for some of its topics "
+                                f"within {timeout:.0f} s; see {log}")
+        time.sleep(0.1)
 
 
 def wait_for_episodes(log: Path, seeds: list[int], timeout: float = 10.0) -> None:
