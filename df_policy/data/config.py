@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from df_policy import topics
 from df_policy.config import require
 from df_policy.data.messages import ARM_JOINTS, FINGER_JOINTS
-from df_policy.keys import JOINT_DIM
+from df_policy.keys import CAMERAS, JOINT_DIM
 from df_policy.sim.operator import OperatorStyle
 
 
@@ -56,7 +57,7 @@ class StreamConfig:
 
 
 def _default_cameras() -> dict[str, StreamConfig]:
-    return {"front": StreamConfig("/front/image_raw"), "wrist": StreamConfig("/wrist/image_raw")}
+    return {cam: StreamConfig(topics.image_topic(cam)) for cam in CAMERAS}
 
 
 @dataclasses.dataclass
@@ -74,22 +75,22 @@ class BagImportConfig:
     cameras: dict[str, StreamConfig] = dataclasses.field(default_factory=_default_cameras)
     """Store camera name -> its sensor_msgs/Image or CompressedImage topic."""
     joint_states: StreamConfig = dataclasses.field(
-        default_factory=lambda: StreamConfig("/joint_states"))
+        default_factory=lambda: StreamConfig(topics.JOINT_STATES))
     arm_joints: tuple[str, ...] = ARM_JOINTS
     """The 7 arm joints in store order."""
     finger_joints: tuple[str, ...] = FINGER_JOINTS
     """Joints whose positions add up to the gripper opening (empty: opening recorded as 0)."""
-    ee_pose: StreamConfig = dataclasses.field(default_factory=lambda: StreamConfig("/ee_pose"))
+    ee_pose: StreamConfig = dataclasses.field(default_factory=lambda: StreamConfig(topics.EE_POSE))
     """Measured end-effector pose (geometry_msgs/PoseStamped)."""
-    ee_target: str = "/ee_target"
+    ee_target: str = topics.EE_TARGET
     """Commanded end-effector pose (PoseStamped): the action's first 7 numbers."""
-    gripper_command: str = "/gripper_command"
+    gripper_command: str = topics.GRIPPER_COMMAND
     """Commanded gripper (std_msgs/Float64, 1 = closed): the action's last number."""
     split: str = "gap"
     """How episodes are cut: ``gap`` (joint_states silent for max_gap_s), ``topic``
     (episode_topic) or ``ranges`` (the given time ranges)."""
     max_gap_s: float = 1.0
-    episode_topic: str = "/episode_status"
+    episode_topic: str = topics.EPISODE_STATUS
     """std_msgs/Bool (true while an episode runs) or std_msgs/String (one value per episode)."""
     episode_field: str = "seed"
     """When the String holds JSON, the field that names the episode (sim_node: ``seed``)."""

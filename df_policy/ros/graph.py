@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from df_policy import topics
 from df_policy.errors import DfPolicyError
 from df_policy.ros.params import package_share
 
@@ -98,16 +99,17 @@ class DemoClient:
         self.rclpy = rclpy
         rclpy.init()
         self.node = rclpy.create_node("df_policy_demo")
-        self.change_state = self.node.create_client(ChangeState, "/policy_node/change_state")
-        self.reset_sim = self.node.create_client(Trigger, "/sim/reset")
-        self.reset_memory = self.node.create_client(Trigger, "/policy_node/reset_memory")
-        self.enable = self.node.create_client(SetBool, "/policy_node/enable")
+        self.change_state = self.node.create_client(ChangeState,
+                                                    topics.policy_service("change_state"))
+        self.reset_sim = self.node.create_client(Trigger, topics.SIM_RESET)
+        self.reset_memory = self.node.create_client(Trigger, topics.policy_service("reset_memory"))
+        self.enable = self.node.create_client(SetBool, topics.policy_service("enable"))
         self.status: dict[str, Any] = {}
         self.latencies: list[float] = []
         self.frames: list[np.ndarray] | None = None
-        self.node.create_subscription(String, "/episode_status", self._on_status, 10)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.node.create_subscription(Image, "/front/image_raw", self._on_image,
+        self.node.create_subscription(String, topics.EPISODE_STATUS, self._on_status, 10)
+        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
+        self.node.create_subscription(Image, topics.image_topic("front"), self._on_image,
                                       qos_profile_sensor_data)
 
     def _on_status(self, msg: Any) -> None:

@@ -38,6 +38,7 @@ from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from df_policy import topics
 from df_policy.data.messages import (
     ARM_JOINTS,
     FINGER_JOINTS,
@@ -68,7 +69,7 @@ PARAMETERS = {
     "num_threads": (1, "CPU threads the model's step may use (torch and ONNX Runtime); 0: "
                        "torch's default, every core"),
     "output": ("pose", "pose (/ee_target) or joint_trajectory (trajectory_topic)"),
-    "trajectory_topic": ("/arm_controller/joint_trajectory", "JointTrajectory command topic"),
+    "trajectory_topic": (topics.JOINT_TRAJECTORY, "JointTrajectory command topic"),
     "finger_joints": (list(FINGER_JOINTS), "joints of /joint_states whose positions sum to the "
                                            "gripper's opening"),
 }
@@ -91,7 +92,7 @@ class PolicyNode(LifecycleNode):
     """Runs the :class:`Controller` on live camera topics."""
 
     def __init__(self) -> None:
-        super().__init__("policy_node")
+        super().__init__(topics.POLICY_NODE)
         self.params = declare_parameters(self, PARAMETERS, CHECKS)
         self.runtime_overrides = declare_overrides(self, "runtime", RuntimeConfig)
         self.controller: Controller | None = None
@@ -143,21 +144,21 @@ class PolicyNode(LifecycleNode):
     def _create_interfaces(self) -> None:
         p = self.params
         lifecycle_pub = self.create_lifecycle_publisher
-        self.target_pub = lifecycle_pub(PoseStamped, "/ee_target", 10)
+        self.target_pub = lifecycle_pub(PoseStamped, topics.EE_TARGET, 10)
         self.trajectory_pub = lifecycle_pub(JointTrajectory, p["trajectory_topic"], 10)
-        self.gripper_pub = lifecycle_pub(Float64, "/gripper_command", 10)
-        self.diag_pub = lifecycle_pub(DiagnosticArray, "/diagnostics", 10)
+        self.gripper_pub = lifecycle_pub(Float64, topics.GRIPPER_COMMAND, 10)
+        self.diag_pub = lifecycle_pub(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.forecast_pubs = {cam: lifecycle_pub(Image, f"~/forecast/{cam}", 1)
                               for cam in p["cameras"]}
         self._made = [self.target_pub, self.trajectory_pub, self.gripper_pub, self.diag_pub,
                       *self.forecast_pubs.values()]
         for cam in p["cameras"]:
             self._made.append(self.create_subscription(
-                Image, f"/{cam}/image_raw", lambda msg, cam=cam: self._on_image(cam, msg),
+                Image, topics.image_topic(cam), lambda msg, cam=cam: self._on_image(cam, msg),
                 qos_profile_sensor_data))
         self._made += [
-            self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10),
-            self.create_subscription(JointState, "/joint_states", self._on_joints, 10),
+            self.create_subscription(PoseStamped, topics.EE_POSE, self._on_pose, 10),
+            self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10),
             self.create_service(Trigger, "~/reset_memory", self._on_reset),
             self.create_service(SetBool, "~/enable", self._on_enable),
             self.create_timer(1.0 / p["control_hz"], self._tick),
@@ -212,7 +213,7 @@ class PolicyNode(LifecycleNode):
     def _on_image(self, cam: str, msg: Image) -> None:
         if self._before_episode(msg) or self.controller is None:
             return
-        topic = f"/{cam}/image_raw"
+        topic = topics.image_topic(cam)
         try:
             frame = image_to_rgb(msg).copy()
             stamp = stamp_seconds(msg.header.stamp) or self._now()
@@ -240,9 +241,9 @@ class PolicyNode(LifecycleNode):
             if not np.all(np.isfinite(joints)):
                 raise ValueError("non-finite /joint_states positions")
         except ValueError as err:
-            self._reject("/joint_states", str(err))
+            self._reject(topics.JOINT_STATES, str(err))
             return
-        self.input_errors.pop("/joint_states", None)
+        self.input_errors.pop(topics.JOINT_STATES, None)
         self.joints = joints
         self.gripper = measured_opening(msg, self.params["finger_joints"])
         self.gripper_stamp = stamp_seconds(msg.header.stamp) or self._now()
@@ -310,7 +311,7 @@ class PolicyNode(LifecycleNode):
     def _publish_trajectory(self, plan: np.ndarray, stamp: object) -> None:
         """The plan as one positions-only trajectory, one point a control period apart."""
         if self.joints is None:
-            self._reject("/joint_states", "none received yet: cannot command joints")
+            self._reject(topics.JOINT_STATES, "none received yet: cannot command joints")
             return
         period_ns = int(1e9 / self.params["control_hz"])
         msg = JointTrajectory(joint_names=list(ARM_JOINTS))
@@ -343,7 +344,7 @@ class PolicyNode(LifecycleNode):
         values["threads"] = str(self.threads)
         values["gripper_opening_m"] = "unknown" if opening is None else f"{opening:.4f}"
         problem = command.hold_reason or next(iter(self.input_errors.values()), "")
-        status = DiagnosticStatus(name="policy_node", hardware_id="df_policy",
+        status = DiagnosticStatus(name=self.get_name(), hardware_id="df_policy",
                                   level=DiagnosticStatus.WARN if problem else DiagnosticStatus.OK,
                                   message=command.hold_reason or "running",
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])

@@ -34,6 +34,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
+from df_policy import topics
 from df_policy.data.messages import (
     ARM_JOINTS,
     FINGER_JOINTS,
@@ -86,13 +87,13 @@ class RecorderNode(Node):
         self.grip_command = 0.0
         self.rows: list[dict[str, np.ndarray]] | None = None
         for cam in self.cameras:
-            self.create_subscription(Image, f"/{cam}/image_raw",
+            self.create_subscription(Image, topics.image_topic(cam),
                                      lambda msg, cam=cam: self._on_image(cam, msg),
                                      qos_profile_sensor_data)
-        self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
-        self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10)
-        self.create_subscription(PoseStamped, "/ee_target", self._on_target, 10)
-        self.create_subscription(Float64, "/gripper_command", self._on_grip, 10)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10)
+        self.create_subscription(PoseStamped, topics.EE_POSE, self._on_pose, 10)
+        self.create_subscription(PoseStamped, topics.EE_TARGET, self._on_target, 10)
+        self.create_subscription(Float64, topics.GRIPPER_COMMAND, self._on_grip, 10)
         self.create_service(Trigger, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_service(Trigger, "~/discard", self._on_discard)
@@ -108,7 +109,7 @@ class RecorderNode(Node):
             frame = resize_images(np.ascontiguousarray(image_to_rgb(msg)),
                                   self.params["image_size"])
         except ValueError as err:
-            self.get_logger().error(f"/{cam}/image_raw: {err}; frame recorded as missing")
+            self.get_logger().error(f"{topics.image_topic(cam)}: {err}; frame recorded as missing")
             return
         self.frames[cam] = (frame, Time.from_msg(msg.header.stamp))
 

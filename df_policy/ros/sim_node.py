@@ -40,6 +40,7 @@ from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from df_policy import topics
 from df_policy.data.messages import ARM_JOINTS, FINGER_JOINTS, positions_by_name
 from df_policy.keys import EE_POSE, GRIPPER, JOINT_POS
 from df_policy.ros.image_conversion import rgb_to_image
@@ -88,22 +89,22 @@ class SimNode(Node):
         self.env = FruitSwapEnv(self.sim_config)
         self.seed = self.params["seed"]
         self.image_pubs = {
-            cam: self.create_publisher(Image, f"/{cam}/image_raw", qos_profile_sensor_data)
+            cam: self.create_publisher(Image, topics.image_topic(cam), qos_profile_sensor_data)
             for cam in self.sim_config.cameras
         }
-        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.pose_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
-        self.status_pub = self.create_publisher(String, "/episode_status", 10)
-        self.create_subscription(PoseStamped, "/ee_target", self._on_target, 10)
-        self.create_subscription(Float64, "/gripper_command", self._on_gripper, 10)
-        self.create_subscription(TwistStamped, "/ee_twist", self._on_twist, 10)
-        self.target_pub = self.create_publisher(PoseStamped, "/ee_target", 10)
-        self.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
+        self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.pose_pub = self.create_publisher(PoseStamped, topics.EE_POSE, 10)
+        self.status_pub = self.create_publisher(String, topics.EPISODE_STATUS, 10)
+        self.create_subscription(PoseStamped, topics.EE_TARGET, self._on_target, 10)
+        self.create_subscription(Float64, topics.GRIPPER_COMMAND, self._on_gripper, 10)
+        self.create_subscription(TwistStamped, topics.EE_TWIST, self._on_twist, 10)
+        self.target_pub = self.create_publisher(PoseStamped, topics.EE_TARGET, 10)
+        self.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY,
                                  self._on_trajectory, 10)
-        self.clock_pub = (self.create_publisher(Clock, "/clock", 10)
+        self.clock_pub = (self.create_publisher(Clock, topics.CLOCK, 10)
                           if self.params["publish_clock"] else None)
         self.sim_time_ns = 0
-        self.create_service(Trigger, "/sim/reset", self._on_reset)
+        self.create_service(Trigger, topics.SIM_RESET, self._on_reset)
         self._start_episode()
         self.create_timer(1.0 / self.sim_config.control_hz, self._tick)
 

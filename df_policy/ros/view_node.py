@@ -30,6 +30,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64, String
 
+from df_policy import topics
 from df_policy.data.messages import msg_to_pose
 from df_policy.errors import DfPolicyError
 from df_policy.images import image_to_rgb
@@ -59,15 +60,15 @@ class ViewNode(Node):
         self.seed: int | None = None
         self.ended = True
         for cam in view.cameras:
-            self.create_subscription(Image, f"/{cam}/image_raw", self._frame_saver(cam),
+            self.create_subscription(Image, topics.image_topic(cam), self._frame_saver(cam),
                                      qos_profile_sensor_data)
-            self.create_subscription(Image, f"/policy_node/forecast/{cam}",
+            self.create_subscription(Image, topics.forecast_topic(cam),
                                      self._forecast_saver(cam), 1)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.create_subscription(PoseStamped, "/ee_target", self._on_target, 10)
-        self.create_subscription(Float64, "/gripper_command", self._on_gripper, 10)
-        self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10)
-        self.create_subscription(String, "/episode_status", self._on_status, 10)
+        self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, 10)
+        self.create_subscription(PoseStamped, topics.EE_TARGET, self._on_target, 10)
+        self.create_subscription(Float64, topics.GRIPPER_COMMAND, self._on_gripper, 10)
+        self.create_subscription(PoseStamped, topics.EE_POSE, self._on_pose, 10)
+        self.create_subscription(String, topics.EPISODE_STATUS, self._on_status, 10)
         self.match_timer = self.create_timer(0.1, self._report_when_matched)
 
     def _report_when_matched(self) -> None:
@@ -87,7 +88,7 @@ class ViewNode(Node):
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name != "policy_node":
+            if status.name != topics.POLICY_NODE:
                 continue
             values = {value.key: value.value for value in status.values}
             self.hold = "" if values.get("watchdog", "ok") == "ok" else values["watchdog"]
