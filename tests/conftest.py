@@ -47,12 +47,11 @@ def sim_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, sim_store):
     """A real, tiny DF run trained for a few steps on simulated demos."""
-    from df_policy.model.config import ModelConfig
     from df_policy.train.config import TrainConfig
     from df_policy.train.trainer import train
+    from tests.helpers import tiny_model
 
-    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                        channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+    model = tiny_model()
     run = tmp_path_factory.mktemp("ckpt") / "run"
     train(sim_store, model, TrainConfig(steps=2, batch_size=1, warmup_steps=1, device="cpu",
                                         num_threads=1), run, progress=False)

@@ -8,6 +8,7 @@ from df_policy.eval.episode import run_episode
 from df_policy.eval.stats import wilson_interval
 from df_policy.eval.suites import SUITES, make_setup
 from df_policy.sim.config import SimConfig
+from tests.helpers import tiny_model
 from tests.policy.test_runtime import policy
 
 
@@ -102,13 +103,11 @@ def test_periodic_sim_evaluation_during_training(tmp_path, sim_store):
     import csv
 
     from df_policy.eval.runner import checkpoint_evaluator
-    from df_policy.model.config import ModelConfig
     from df_policy.policy.config import RuntimeConfig
     from df_policy.train.config import TrainConfig
     from df_policy.train.trainer import train
 
-    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                        channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+    model = tiny_model()
     hook = checkpoint_evaluator(1, RuntimeConfig(), SimConfig(image_size=16, max_steps=8),
                                 tmp_path / "evals")
     train(sim_store, model, TrainConfig(steps=4, batch_size=1, warmup_steps=1, device="cpu",

@@ -24,6 +24,7 @@ from df_policy.eval.rivals import (
 from df_policy.sim.config import SimConfig
 from df_policy.sim.env import AMBIGUOUS_SCENES, FruitSwapEnv, ambiguous_answer
 from df_policy.sim.expert import ScriptedExpert
+from tests.helpers import tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "memory_check.py"
@@ -186,13 +187,12 @@ def test_memory_check_script_runs_and_rescores_its_results(tmp_path, tiny_checkp
 
 
 def test_robustness_table_runs_rows_of_any_kind(tmp_path, tiny_checkpoint, sim_store):
-    from df_policy.model.config import LongContextConfig, ModelConfig
+    from df_policy.model.config import LongContextConfig
     from df_policy.train.config import TrainConfig
     from df_policy.train.trainer import train
 
     rival = tmp_path / "dp_long"
-    tiny = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                       channels=(16,), level_embedding=16, action_hidden=32)
+    tiny = tiny_model(sampling_steps=10)
     train(sim_store, tiny, TrainConfig(steps=1, batch_size=1, warmup_steps=1, device="cpu",
                                        num_threads=1), rival, progress=False, kind="dp_long",
           context_cfg=LongContextConfig(history_tokens=3, width=32, depth=1, heads=2))

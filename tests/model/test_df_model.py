@@ -5,11 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import ACTION_KEY, DiffusionForcingModel, LevelSampling
+from tests.helpers import tiny_model
 
-TINY = ModelConfig(image_size=16, chunk=2, latent_channels=8, latent_downsample=4,
-                   channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=3)
+TINY = tiny_model(chunk=2, sampling_steps=3)
 
 
 def make_batch(batch=2, horizon=4, seed=0):

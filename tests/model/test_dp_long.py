@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from df_policy.model.config import LongContextConfig, ModelConfig
+from df_policy.model.config import LongContextConfig
 from df_policy.model.df_model import LevelSampling
 from df_policy.model.dp_long import BLACK, LongContextModel, history_windows
+from tests.helpers import tiny_model
 
-TINY = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                   channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+TINY = tiny_model()
 CONTEXT = LongContextConfig(history_tokens=3, width=32, depth=1, heads=2)
 
 

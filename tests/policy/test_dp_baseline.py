@@ -6,7 +6,6 @@ import torch
 
 from df_policy.errors import CheckpointError
 from df_policy.eval.episode import run_episode
-from df_policy.model.config import ModelConfig
 from df_policy.model.dp_model import DiffusionPolicyModel
 from df_policy.policy.dp_policy import DPPolicy
 from df_policy.policy.export import export_checkpoint, recalibrate_checkpoint
@@ -15,9 +14,9 @@ from df_policy.sim.config import SimConfig
 from df_policy.train.config import TrainConfig
 from df_policy.train.dataset import EpisodeDataset
 from df_policy.train.trainer import train
+from tests.helpers import tiny_model
 
-TINY = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                   channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+TINY = tiny_model()
 
 
 def test_dp_model_overfits_a_batch(sim_store):

@@ -16,7 +16,7 @@ from df_policy.eval.benchmark import Cell, GridPolicy, run_grid
 from df_policy.eval.episode import run_episode
 from df_policy.eval.executors import LocalExecutor
 from df_policy.eval.rivals import policy_runtime
-from df_policy.model.config import LongContextConfig, ModelConfig
+from df_policy.model.config import LongContextConfig
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.dp_long_policy import DPLongPolicy
 from df_policy.policy.export import export_checkpoint
@@ -24,9 +24,9 @@ from df_policy.policy.runtime import DFPolicy, load_policy
 from df_policy.sim.config import SimConfig
 from df_policy.train.config import TrainConfig
 from df_policy.train.trainer import train
+from tests.helpers import tiny_model
 
-TINY = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                   channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+TINY = tiny_model()
 CONTEXT = LongContextConfig(history_tokens=3, width=32, depth=1, heads=2)
 RECIPE = dict(steps=3, batch_size=2, warmup_steps=1, device="cpu", num_threads=1,
               camera_dropout_prob=0.5, augment_prob=0.3, shadow_prob=0.5, fault_prob=0.5,

@@ -13,7 +13,6 @@ from safetensors.torch import load_file, save_file
 from df_policy.cli import main
 from df_policy.errors import CheckpointError, ConfigError
 from df_policy.eval.episode import run_episode
-from df_policy.model.config import ModelConfig
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.onnx_export import FORMAT, GRAPH_FILES, export_onnx
 from df_policy.policy.runtime import DFPolicy, load_policy
@@ -21,6 +20,7 @@ from df_policy.seeds import EVAL_SEED_OFFSET
 from df_policy.sim.config import SimConfig
 from df_policy.train.config import TrainConfig
 from df_policy.train.trainer import train
+from tests.helpers import tiny_model
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "df_fruit_swap"
 ORT = RuntimeConfig(backend="onnxruntime")
@@ -151,9 +151,7 @@ def test_a_model_that_absorbs_the_gripper_opening_exports_with_it(sim_store, tmp
     """``gripper_state``: the graphs take the opening and its noise as inputs, and match
     torch over a closed-loop episode in which the opening changes."""
     run = tmp_path / "gripper"
-    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, channels=(16,),
-                        level_embedding=16, action_hidden=32, sampling_steps=2,
-                        gripper_state=True)
+    model = tiny_model(gripper_state=True)
     train(sim_store, model, TrainConfig(steps=2, batch_size=1, warmup_steps=1, device="cpu",
                                         num_threads=1), run, progress=False)
     folder = export_onnx(run)["checkpoint"]
@@ -168,8 +166,7 @@ def test_a_model_that_absorbs_the_gripper_opening_exports_with_it(sim_store, tmp
 
 def test_the_dp_baseline_runs_on_torch_only(sim_store, tmp_path):
     run = tmp_path / "dp"
-    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, channels=(16,),
-                        level_embedding=16, action_hidden=32, sampling_steps=2)
+    model = tiny_model()
     train(sim_store, model, TrainConfig(steps=1, batch_size=1, warmup_steps=1, device="cpu",
                                         num_threads=1), run, progress=False, kind="dp")
     with pytest.raises(ConfigError, match="'dp' policy, which runs on the torch backend"):

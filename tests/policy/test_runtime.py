@@ -7,15 +7,14 @@ import pytest
 import torch
 
 from df_policy.checkpoint import LoadedCheckpoint
-from df_policy.model.config import ModelConfig
 from df_policy.model.df_model import DiffusionForcingModel
 from df_policy.model.tokens import ActionNormalizer
 from df_policy.policy.camera_health import CameraHealth
 from df_policy.policy.config import RuntimeConfig
 from df_policy.policy.runtime import DFPolicy
+from tests.helpers import tiny_model
 
-TINY = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                   channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+TINY = tiny_model()
 
 
 def policy(model_config=TINY, **runtime):

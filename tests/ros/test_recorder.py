@@ -14,6 +14,7 @@ from df_policy.data.messages import msg_to_pose
 from df_policy.data.store import EpisodeStore
 from df_policy.ros.graph import node_processes
 from df_policy.ros.params import pose_to_msg
+from tests.helpers import tiny_model
 
 from .conftest import spin_until
 from .test_nodes import call
@@ -81,12 +82,10 @@ def test_record_teleop_episode_then_train(tmp_path, ros_node):
     assert data["action"][-1, 7] == 1.0
     assert data["ee_pose"][-1, 0] > data["ee_pose"][0, 0] + 0.02, "the arm followed"
 
-    from df_policy.model.config import ModelConfig
     from df_policy.train.config import TrainConfig
     from df_policy.train.trainer import train
 
-    model = ModelConfig(image_size=16, chunk=4, latent_channels=8, latent_downsample=4,
-                        channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=2)
+    model = tiny_model()
     result = train(store_path, model, TrainConfig(steps=3, batch_size=1, warmup_steps=1,
                                                   device="cpu", num_threads=1),
                    tmp_path / "run", progress=False)

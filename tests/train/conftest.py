@@ -1,10 +1,9 @@
 """A tiny real dataset made by the simulator and the scripted expert."""
 
-from df_policy.model.config import ModelConfig
 from df_policy.train.config import TrainConfig
+from tests.helpers import tiny_model
 
-TINY_MODEL = ModelConfig(image_size=16, chunk=8, latent_channels=8, latent_downsample=4,
-                         channels=(16,), level_embedding=16, action_hidden=32, sampling_steps=3)
+TINY_MODEL = tiny_model(chunk=8, sampling_steps=3)
 
 
 def tiny_train(**overrides) -> TrainConfig:
