@@ -140,12 +140,9 @@ def start_view_process(target: str, log: Path, timeout: float = 60.0) -> subproc
     process = subprocess.Popen([sys.executable, "-m", "df_policy.ros.view_node", str(target)],
                                env=ros_environment(), stdout=log.open("w"),
                                stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while READY not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_group(process)
-            raise DfPolicyError(f"the view node did not start; see {log}")
-        time.sleep(0.1)
+    if not _log_shows(log, {READY}, timeout, process):
+        stop_group(process)
+        raise DfPolicyError(f"the view node did not start; see {log}")
     return process
 
 
@@ -156,21 +153,27 @@ def wait_until_matched(log: Path, timeout: float = 30.0) -> None:
     Raises:
         DfPolicyError: when that has not happened within ``timeout`` seconds.
     """
-    deadline = time.monotonic() + timeout
-    while MATCHED not in log.read_text():
-        if time.monotonic() > deadline:
-            raise DfPolicyError(f"the view node found no publisher for some of its topics "
-                                f"within {timeout:.0f} s; see {log}")
-        time.sleep(0.1)
+    if not _log_shows(log, {MATCHED}, timeout):
+        raise DfPolicyError(f"the view node found no publisher for some of its topics "
+                            f"within {timeout:.0f} s; see {log}")
 
 
 def wait_for_episodes(log: Path, seeds: list[int], timeout: float = 10.0) -> None:
     """Return once the view node's ``log`` says the episodes of ``seeds`` are recorded (their
     last messages may still be in flight when the demo ends), or after ``timeout`` seconds."""
+    _log_shows(log, {f"{ENDED} {seed}" for seed in seeds}, timeout)
+
+
+def _log_shows(log: Path, lines: set[str], timeout: float,
+               process: subprocess.Popen | None = None) -> bool:
+    """Whether every one of ``lines`` appears as a line of ``log`` within ``timeout`` seconds
+    (False at once if ``process`` exits first)."""
     deadline = time.monotonic() + timeout
-    expected = {f"{ENDED} {seed}" for seed in seeds}
-    while not expected <= set(log.read_text().splitlines()) and time.monotonic() < deadline:
+    while not lines <= set(log.read_text().splitlines()):
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            return False
         time.sleep(0.1)
+    return True
 
 
 def main(args: list[str] | None = None) -> None:
