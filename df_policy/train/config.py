@@ -44,7 +44,8 @@ class TrainConfig:
     steps: int = 20000
     """Optimiser steps in total."""
     batch_size: int = 16
-    """Sequences per batch (whole episodes, or windows; see ``window_tokens``)."""
+    """Sequences per optimiser step (whole episodes, or windows; see ``window_tokens``),
+    split evenly over the processes that share the step (``processes``, or torchrun's)."""
     lr: float = 5e-4
     """Peak learning rate of AdamW."""
     warmup_steps: int = 500
@@ -85,7 +86,8 @@ class TrainConfig:
     before it are a burn-in that builds the latent from the episode's start without gradient
     (the context is kept; the back-propagation is truncated to the window)."""
     window_batch_size: int = 0
-    """Sequences per batch of windows and start windows (0: ``batch_size``): a short
+    """Sequences per step of windows and start windows (0: ``batch_size``), split as
+    ``batch_size`` is: a short
     sequence runs many rows at once for the cost of a few, so a window batch can hold about
     as many tokens as a whole-episode one."""
     start_window_prob: float = 0.0
@@ -124,7 +126,13 @@ class TrainConfig:
     device: str = "auto"
     """cpu, cuda, or auto (cuda when available)."""
     num_threads: int = 2
-    """CPU threads for torch (measure: 2 is right on a 2-core machine)."""
+    """CPU threads for torch in each process."""
+    processes: int = 1
+    """Processes on this machine's CPU that share each step (data parallel: each builds its
+    share of the batch from its own random stream, and the gradients are averaged over the
+    loopback). The recurrence's small convolutions leave a second thread mostly idle, so on
+    2 cores two processes of one thread train faster than one of two (docs/results.md,
+    "Two processes"). Ignored on CUDA, where torchrun starts one process per GPU."""
     mixed_precision: bool = True
     """bfloat16 autocast on CUDA; ignored on CPU."""
     log_every: int = 50
@@ -152,6 +160,7 @@ class TrainConfig:
                     and sum(self.camera_dropout_weights) > 0, "camera_dropout_weights",
                     "must be >= 0 with a positive sum")
         require(self.window_batch_size >= 0, "window_batch_size", "must be >= 0")
+        require(self.processes > 0, "processes", "must be > 0")
         require(self.window_tokens >= 0, "window_tokens", "must be >= 0 (0: whole episodes)")
         require(self.start_window_tokens >= 2, "start_window_tokens", "must be >= 2")
         require(self.log_every > 0 and self.checkpoint_every > 0, "log_every",
@@ -200,6 +209,15 @@ class TrainConfig:
         if start < self.steps:
             rows.append({"steps": [start, self.steps]})
         return rows
+
+    def per_process(self, processes: int) -> TrainConfig:
+        """This resolved config as each of ``processes`` processes sharing a step runs it:
+        its share of the step's sequences."""
+        for key in ("batch_size", "window_batch_size"):
+            require(getattr(self, key) % processes == 0, key,
+                    f"must split evenly over {processes} processes")
+        return dataclasses.replace(self, batch_size=self.batch_size // processes,
+                                   window_batch_size=self.window_batch_size // processes)
 
     def level_sampling(self) -> LevelSampling:
         """The noise-level sampling knobs, as the model takes them."""

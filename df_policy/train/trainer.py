@@ -2,7 +2,8 @@
 
 Reads top to bottom like nanoGPT's loop: set up (data, model, optimiser, maybe resume), then
 for each step sample a batch of whole episodes, compute the masked x0 loss, step, update the
-EMA, log, and checkpoint. Under ``torchrun`` every process trains on its own batches and
+EMA, log, and checkpoint. Under ``torchrun``, or in the ``train.processes`` that
+:func:`train` starts on the CPU, every process builds its share of the step's batch and
 DistributedDataParallel averages the gradients.
 """
 
@@ -14,6 +15,7 @@ import dataclasses
 import io
 import math
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,12 +122,55 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def _distributed() -> tuple[int, int]:
-    """(rank, world size); initialises the process group under torchrun."""
+    """(rank, world size); initialises the process group under torchrun or
+    :func:`_train_in_processes`."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _train_in_processes(processes: int, *args: Any) -> dict[str, Any]:
+    """:func:`train` (``args`` are its arguments) in ``processes`` processes on this machine,
+    joined over the loopback only; returns process 0's figures. One process's failure stops
+    the others and is raised here with its traceback."""
+    with socket.socket() as probe:  # a free port on the loopback for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    figures = torch.multiprocessing.get_context("spawn").SimpleQueue()
+    try:
+        torch.multiprocessing.start_processes(_process, (processes, port, figures, args),
+                                              nprocs=processes, start_method="spawn")
+    except torch.multiprocessing.ProcessRaisedException:
+        if not figures.empty():  # the first error raised, as its own type (ConfigError...)
+            raise figures.get() from None
+        raise
+    return figures.get()
+
+
+def _process(rank: int, world: int, port: int, figures: Any, args: tuple[Any, ...]) -> None:
+    """One of :func:`_train_in_processes`' processes: puts process 0's figures, or its
+    error, on ``figures``."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      GLOO_SOCKET_IFNAME=os.environ.get("GLOO_SOCKET_IFNAME", "lo"))
+    try:
+        result = train(*args)
+    except Exception as error:
+        figures.put(error)
+        raise
+    if rank == 0:
+        figures.put(result)
+
+
+def _gathered(value: Any, world: int) -> list[Any]:
+    """``value`` of every process, in rank order."""
+    if world == 1:
+        return [value]
+    values: list[Any] = [None] * world
+    dist.all_gather_object(values, value)
+    return values
 
 
 def train(
@@ -148,17 +193,26 @@ def train(
     simulated episodes); its figures are appended to ``<out>/checkpoint_eval.csv``.
     """
     out = Path(out)
-    rank, world = _distributed()
-    torch.set_num_threads(train_cfg.num_threads)
     device = pick_device(train_cfg.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", rank % torch.cuda.device_count())
+    start = train_cfg.processes > 1 and device.type == "cpu" and "WORLD_SIZE" not in os.environ
+    world = train_cfg.processes if start else int(os.environ.get("WORLD_SIZE", "1"))
     for stage_cfg in (train_cfg.at(row["steps"][0]) for row in train_cfg.schedule()):
+        stage_cfg.per_process(world)  # every stage's batches split over the processes
         weights = stage_cfg.camera_dropout_weights
         if weights is not None and len(weights) != len(model_cfg.cameras):
             raise ConfigError(f"train.camera_dropout_weights has {len(weights)} entries for "
                               f"{len(model_cfg.cameras)} cameras {model_cfg.cameras}")
     ckpt.check_kind(kind, context_cfg)
+    if start:
+        if on_checkpoint is not None:
+            raise ConfigError("checkpoint evaluation (--eval-episodes) runs in one process: "
+                              "set train.processes=1")
+        return _train_in_processes(world, data, model_cfg, train_cfg, out, resume, progress,
+                                   kind, None, context_cfg)
+    rank, world = _distributed()
+    torch.set_num_threads(train_cfg.num_threads)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
     if kind != "df":  # the rivals' losses read the recorded chunks; the drift is DF's input
         train_cfg = dataclasses.replace(train_cfg, history_drift=0.0)
     if kind in ckpt.LONG_CONTEXT_KINDS:
@@ -184,12 +238,16 @@ def train(
     step, wall_before = 0, 0.0
     ema = copy.deepcopy(model).eval()
     if resume:
-        step, wall_before = _resume(out, model, ema, normalizer, optimizer, generator, sections)
+        step, wall_before = _resume(out, model, ema, normalizer, optimizer, generator, sections,
+                                    rank, world)
     elif (out / ckpt.LATEST).exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, train_cfg),
                                                   last_epoch=step - 1)
-    trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    # A batch may leave parameters out (no image decoded in a short window, z0 behind a
+    # burn-in), and the processes' batch kinds differ: DDP must look for them.
+    trained = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+               if world > 1 else model)
     autocast = device.type == "cuda" and train_cfg.mixed_precision
 
     # -- the loop ---------------------------------------------------------------------------
@@ -212,7 +270,7 @@ def train(
     stage_cfg = {}  # stage index -> its resolved config
     while step < train_cfg.steps:
         index = train_cfg.stage_index(step)
-        cfg = stage_cfg.setdefault(index, train_cfg.at(step))
+        cfg = stage_cfg.setdefault(index, train_cfg.at(step).per_process(world))
         batch = build_batch(dataset, cfg, normalizer, generator, device, model_cfg)
         token_mask = batch.token_mask
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -241,28 +299,32 @@ def train(
         update_ema(ema, model, train_cfg.ema_decay if step >= train_cfg.warmup_steps else 0.0)
         step += 1
         final_loss = loss.detach()
-        tokens_seen += int(token_mask[:, batch.burn_in:].sum()) * world
+        tokens_seen += int(token_mask[:, batch.burn_in:].sum())
         bar.update(1)
-        if rank == 0 and (step % train_cfg.log_every == 0 or step == train_cfg.steps):
-            rate = tokens_seen / (time.perf_counter() - clock)
-            row = {"step": step, "stage": index, "loss": loss.item(), **info,
-                   "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": float(grad_norm), "tokens_per_s": round(rate, 1),
-                   "wall_s": round(wall_before + time.perf_counter() - started, 1)}
-            writer.writerow(row)
-            handle.flush()
-            bar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{rate:.0f}")
+        last = step == train_cfg.steps
+        if step % train_cfg.log_every == 0 or last:
+            rate = sum(_gathered(tokens_seen, world)) / (time.perf_counter() - clock)
+            if rank == 0:
+                row = {"step": step, "stage": index, "loss": loss.item(), **info,
+                       "lr": scheduler.get_last_lr()[0],
+                       "grad_norm": float(grad_norm), "tokens_per_s": round(rate, 1),
+                       "wall_s": round(wall_before + time.perf_counter() - started, 1)}
+                writer.writerow(row)
+                handle.flush()
+                bar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{rate:.0f}")
             tokens_seen, clock = 0, time.perf_counter()
-        if rank == 0 and (step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps):
-            state = {"step": step, "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                     "wall_s": wall_before + time.perf_counter() - started}
-            folder = ckpt.save_checkpoint(out, step, model, ema, normalizer, sections,
-                                          state)
-            if on_checkpoint is not None:
-                figures = {"step": step, **on_checkpoint(folder, step)}
-                _append_csv(out / "checkpoint_eval.csv", figures)
-                bar.write(" ".join(f"{k}={v}" for k, v in figures.items()))
+        if step % train_cfg.checkpoint_every == 0 or last:
+            generators = _gathered(generator.get_state(), world)  # every process's stream
+            if rank == 0:
+                state = {"step": step, "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "generators": generators,
+                         "wall_s": wall_before + time.perf_counter() - started}
+                folder = ckpt.save_checkpoint(out, step, model, ema, normalizer, sections,
+                                              state)
+                if on_checkpoint is not None:
+                    figures = {"step": step, **on_checkpoint(folder, step)}
+                    _append_csv(out / "checkpoint_eval.csv", figures)
+                    bar.write(" ".join(f"{k}={v}" for k, v in figures.items()))
     bar.close()
     if rank == 0:
         handle.close()
@@ -284,9 +346,12 @@ def _resume(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     sections: dict[str, Any],
+    rank: int,
+    world: int,
 ) -> tuple[int, float]:
-    """Restore a run's last checkpoint into the given objects; returns its step and the
-    run's training wall time so far (seconds)."""
+    """Restore a run's last checkpoint into the given objects (``generator``: process
+    ``rank``'s of ``world``); returns its step and the run's training wall time so far
+    (seconds)."""
     folder = ckpt.checkpoint_dir(out)
     saved = ckpt.read_sections(folder)
     if ckpt.policy_kind(saved) != ckpt.policy_kind(sections):
@@ -307,7 +372,12 @@ def _resume(
     for group, given in zip(optimizer.param_groups, hyperparameters, strict=True):
         # The moments resume; the schedule follows the config given now, not the saved one.
         group.update(given, initial_lr=given["lr"])
-    generator.set_state(state["generator"])
+    generators = state["generators"] if "generators" in state else [state["generator"]]
+    if len(generators) != world:
+        raise CheckpointError(f"cannot resume {out}: it was trained by {len(generators)} "
+                              f"process(es), not {world} (set train.processes="
+                              f"{len(generators)})")
+    generator.set_state(generators[rank])
     return int(state["step"]), float(state.get("wall_s", 0.0))
 
 
