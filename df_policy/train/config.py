@@ -87,9 +87,8 @@ class TrainConfig:
     (the context is kept; the back-propagation is truncated to the window)."""
     window_batch_size: int = 0
     """Sequences per step of windows and start windows (0: ``batch_size``), split as
-    ``batch_size`` is: a short
-    sequence runs many rows at once for the cost of a few, so a window batch can hold about
-    as many tokens as a whole-episode one."""
+    ``batch_size`` is: a short sequence runs many rows at once for the cost of a few, so a
+    window batch can hold about as many tokens as a whole-episode one."""
     start_window_prob: float = 0.0
     """Chance per batch that every episode is cut to its first ``start_window_tokens`` tokens:
     more gradient on the episode's start, where the context that memory must carry is seen
